@@ -1,0 +1,265 @@
+"""The syntax tree: frozen attrs nodes, data only.
+
+Spans are excluded from equality, so two trees that say the same thing compare
+equal wherever they were written (`parse(fmt(x)) == parse(x)`).
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import attrs
+
+from .source import Span
+
+_node = attrs.frozen(kw_only=True)
+
+
+def _span():
+    return attrs.field(eq=False, repr=False, default=Span(0, 0))
+
+
+# ----------------------------------------------------------------- expressions
+@_node
+class Number:
+    """A number literal, kept as written, with an optional unit (`171 umol/L`, `40%`)."""
+
+    text: str
+    unit: Optional[str] = None
+    unit_span: Span = _span()
+    span: Span = _span()
+
+    @property
+    def value(self) -> float:
+        return float(self.text)
+
+
+@_node
+class String:
+    """A quoted category value such as `"positive"`."""
+
+    value: str
+    span: Span = _span()
+
+
+@_node
+class Boolean:
+    """`true` or `false`."""
+
+    value: bool
+    span: Span = _span()
+
+
+@_node
+class Name:
+    """A reference to an input or a definition."""
+
+    name: str
+    span: Span = _span()
+
+
+@_node
+class Call:
+    """A function call: `ln(x)`, `max(a, b)`, `known(TB)`."""
+
+    function: str
+    args: tuple["Expr", ...]
+    function_span: Span = _span()
+    span: Span = _span()
+
+
+@_node
+class Negate:
+    """Unary minus."""
+
+    operand: "Expr"
+    span: Span = _span()
+
+
+@_node
+class Arithmetic:
+    """A binary `+ - * /`."""
+
+    op: str
+    left: "Expr"
+    right: "Expr"
+    span: Span = _span()
+
+
+@_node
+class As:
+    """`X as UNIT`: the plain number of X expressed in UNIT."""
+
+    operand: "Expr"
+    unit: str
+    unit_span: Span = _span()
+    span: Span = _span()
+
+
+@_node
+class Compare:
+    """A comparison chain `a < b <= c`; `ops` are ASCII (`=`, `!=`, `<`, `<=`, `>`, `>=`)."""
+
+    operands: tuple["Expr", ...]
+    ops: tuple[str, ...]
+    span: Span = _span()
+
+
+@_node
+class Membership:
+    """`X in {"a", "b"}` or `X not in {...}`."""
+
+    operand: "Expr"
+    values: tuple[String, ...]
+    negated: bool = False
+    span: Span = _span()
+
+
+@_node
+class Not:
+    """Kleene negation."""
+
+    operand: "Expr"
+    span: Span = _span()
+
+
+@_node
+class Logic:
+    """Kleene `and` / `or` over two or more operands."""
+
+    op: str  # "and" | "or"
+    operands: tuple["Expr", ...]
+    span: Span = _span()
+
+
+@_node
+class AtLeast:
+    """`at least N of (A, B, ...)`."""
+
+    count: int
+    operands: tuple["Expr", ...]
+    span: Span = _span()
+
+
+@_node
+class If:
+    """`if C then A else B`; `otherwise` is None when `else` is left out."""
+
+    condition: "Expr"
+    then: "Expr"
+    otherwise: Optional["Expr"] = None
+    span: Span = _span()
+
+
+Expr = Union[
+    Number, String, Boolean, Name, Call, Negate, Arithmetic, As, Compare, Membership, Not, Logic, AtLeast, If
+]
+
+
+# ------------------------------------------------------------------ statements
+@_node
+class NumberType:
+    """`number UNIT?`."""
+
+    unit: Optional[str] = None
+    unit_span: Span = _span()
+
+
+@_node
+class BooleanType:
+    """`boolean`."""
+
+
+@_node
+class CategoryType:
+    """`one of "a", "b", ...`."""
+
+    values: tuple[String, ...]
+
+
+InputType = Union[NumberType, BooleanType, CategoryType]
+
+
+@_node
+class Range:
+    """`range LOW..HIGH`, inclusive, in the input's unit."""
+
+    low: Number
+    high: Number
+    span: Span = _span()
+
+
+@_node
+class MolarMass:
+    """`molar mass N g/mol`."""
+
+    amount: Number
+    span: Span = _span()
+
+
+@_node
+class Label:
+    """The input's human label."""
+
+    text: str
+    span: Span = _span()
+
+
+Attribute = Union[Range, MolarMass, Label]
+
+
+@_node
+class Header:
+    """`protocol ID "title"`."""
+
+    id: str
+    title: Optional[str] = None
+    span: Span = _span()
+
+
+@_node
+class Input:
+    """`input NAME: TYPE ATTR*`."""
+
+    name: str
+    type: InputType
+    attributes: tuple[Attribute, ...] = ()
+    name_span: Span = _span()
+    span: Span = _span()
+
+    def attribute(self, kind: type) -> Optional[Attribute]:
+        """The first attribute of a kind, or None."""
+        return next((a for a in self.attributes if isinstance(a, kind)), None)
+
+
+@_node
+class Define:
+    """`define NAME = EXPR`."""
+
+    name: str
+    expr: Expr
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@_node
+class Criterion:
+    """`inclusion ID "text"?: EXPR` or `exclusion ...`."""
+
+    kind: str  # "inclusion" | "exclusion"
+    id: str
+    text: Optional[str]
+    expr: Expr
+    id_span: Span = _span()
+    span: Span = _span()
+
+
+Statement = Union[Header, Input, Define, Criterion]
+
+
+@_node
+class RulesFile:
+    """A whole rules file: its statements in the order written."""
+
+    statements: tuple[Statement, ...]
+    span: Span = _span()

@@ -1,0 +1,349 @@
+"""Rules text -> syntax tree. The only module where lark trees and tokens appear."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import attrs
+import lark
+from lark import Transformer, v_args
+
+from . import ast
+from .errors import RulesError
+from .source import Diagnostic, Source, Span
+
+_OP_SPELLINGS = {"==": "=", "≤": "<=", "≥": ">=", "≠": "!="}
+
+# Words a clinician understands for what the parser was waiting for.
+_VALUE_STARTS = {"NUMBER", "NAME", "STRING", "LPAR", "MINUS", "TRUE", "FALSE", "NOT", "IF", "AT"}
+_STATEMENT_STARTS = {"PROTOCOL", "INPUT", "DEFINE", "INCLUSION", "EXCLUSION"}
+_OPERATORS = {"COMP_OP", "EQ", "PLUS", "STAR", "SLASH", "AND", "OR", "IN", "AS"}
+_NAMED = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": 'a quoted text such as "positive"',
+    "UNIT": "a unit",
+    "QUOTED_UNIT": "a unit",
+    "COMP_OP": "a comparison",
+    "$END": "the end of the file",
+}
+
+
+@functools.cache
+def _lark() -> lark.Lark:
+    return lark.Lark.open_from_package(
+        "protocol_dsl",
+        "protocol.lark",
+        ("grammar",),
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        cache=True,
+    )
+
+
+def parse(text: str, name: str = "<string>") -> ast.RulesFile:
+    """Parse a whole rules file; raise RulesError on a syntax error."""
+    return _parse(Source(text, name), "start")
+
+
+def parse_source(source: Source) -> ast.RulesFile:
+    return _parse(source, "start")
+
+
+def parse_expression(source: Source) -> ast.Expr:
+    """Parse a lone expression (for `compile_expression`)."""
+    # The grammar's start symbol is a file; an expression is parsed as the body of
+    # a criterion so that its positions are still those of the given text.
+    prefix = "inclusion _: "
+    wrapped = Source(prefix + source.text, source.name)
+    try:
+        tree = _lark().parse(wrapped.text)
+    except lark.exceptions.UnexpectedInput as error:
+        raise RulesError([_syntax_diagnostic(wrapped, error, shift=len(prefix), original=source)]) from None
+    statements = _transform(wrapped, tree).statements
+    if len(statements) > 1:
+        extra = statements[1].span.start
+        raise RulesError(
+            [
+                Diagnostic(
+                    "error",
+                    "E001",
+                    "expected the end of the expression: statements belong in a rules file",
+                    source,
+                    Span(extra - len(prefix), len(source.text)),
+                )
+            ]
+        )
+    return _shift(statements[0].expr, -len(prefix))
+
+
+def _parse(source: Source, start: str) -> ast.RulesFile:
+    try:
+        tree = _lark().parse(source.text)
+    except lark.exceptions.UnexpectedInput as error:
+        raise RulesError([_syntax_diagnostic(source, error)]) from None
+    return _transform(source, tree)
+
+
+class _BadSyntax(Exception):
+    """Raised inside the transformer for text the grammar accepts but the language does not."""
+
+    def __init__(self, message: str, span: Span):
+        super().__init__(message)
+        self.message, self.span = message, span
+
+
+def _transform(source: Source, tree) -> ast.RulesFile:
+    try:
+        return _ToAst(source).transform(tree)
+    except lark.exceptions.VisitError as error:
+        if isinstance(error.orig_exc, _BadSyntax):
+            bad = error.orig_exc
+            raise RulesError([Diagnostic("error", "E001", bad.message, source, bad.span)]) from None
+        raise
+
+
+# ------------------------------------------------------------------ errors
+def _describe(token: lark.Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    return f"'{token.value}'"
+
+
+def _previous_text(text: str, offset: int) -> str:
+    """The token just before an offset, roughly: enough to say 'after >'."""
+    before = text[:offset].rstrip()
+    for operator in ("..", "<=", ">=", "==", "!="):
+        if before.endswith(operator):
+            return operator
+    match = re.search(r"(\"[^\"\n]*\"|'[^'\n]*'|[A-Za-z0-9_.%µμ^/]+|<=|>=|==|!=|\.\.|\S)$", before)
+    return match.group(1) if match else ""
+
+
+def _expected_words(expected: set[str]) -> str:
+    # LALR states over-approximate what may follow, so the list is narrowed to
+    # what a person would have meant: after a complete value, an operator.
+    words: list[str] = []
+    if expected & _OPERATORS:
+        words.append("an operator")
+        if expected & _STATEMENT_STARTS:
+            words.append("a new statement")
+    elif expected & {"NUMBER", "LPAR"} and "COLON" not in expected:
+        words.append("a value")
+    else:
+        terminals = {t.name: t for t in _lark().terminals}
+        for name in sorted(expected - _STATEMENT_STARTS - {"$END"}):
+            if name in _NAMED:
+                words.append(_NAMED[name])
+            elif name in terminals and isinstance(terminals[name].pattern, lark.lexer.PatternStr):
+                words.append(f"'{terminals[name].pattern.value}'")
+        if expected & _STATEMENT_STARTS:
+            words.append("a new statement (input, define, inclusion, exclusion)")
+    words = list(dict.fromkeys(words))
+    if not words:
+        return "something else"
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _syntax_diagnostic(
+    source: Source, error: lark.exceptions.UnexpectedInput, shift: int = 0, original: Source | None = None
+) -> Diagnostic:
+    text = source.text
+    if isinstance(error, lark.exceptions.UnexpectedCharacters):
+        offset = error.pos_in_stream
+        char = text[offset]
+        if char == '"':
+            message = 'this text is never closed: add the missing \'"\' before the end of the line'
+        elif char == "'":
+            message = "this unit is never closed: add the missing \"'\" before the end of the line"
+        elif char == ".":
+            message = "unexpected '.': write numbers with a digit before the point, such as 0.5"
+        else:
+            message = f"unexpected character '{char}'"
+        span = Span(offset, offset + 1)
+    else:
+        token = error.token
+        offset = len(text) if token.type == "$END" else token.start_pos
+        expected = set(error.expected) if isinstance(error, lark.exceptions.UnexpectedToken) else set()
+        previous = _previous_text(text, offset)
+        if shift and len(text[:offset].rstrip()) <= shift:
+            previous = ""
+        found = "the text ends" if token.type == "$END" else f"found {_describe(token)}"
+        after = f" after '{previous}'" if previous else ""
+        message = f"expected {_expected_words(expected)}{after}, but {found}"
+        end = offset if token.type == "$END" else token.end_pos
+        span = Span(offset, max(end, offset))
+    if original is not None:
+        span = Span(max(0, span.start - shift), max(0, span.end - shift))
+        source = original
+    return Diagnostic("error", "E001", message, source, span)
+
+
+# ------------------------------------------------------------------ tree -> AST
+def _span(meta) -> Span:
+    if getattr(meta, "empty", True):
+        return Span(0, 0)
+    return Span(meta.start_pos, meta.end_pos)
+
+
+def _tok_span(token: lark.Token) -> Span:
+    return Span(token.start_pos, token.end_pos)
+
+
+def _unquote(token: lark.Token) -> str:
+    return re.sub(r"\\(.)", r"\1", token.value[1:-1])
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    def __init__(self, source: Source):
+        super().__init__()
+        self.source = source
+
+    # statements
+    def start(self, meta, children):
+        return ast.RulesFile(statements=tuple(children), span=Span(0, len(self.source.text)))
+
+    def header(self, meta, children):
+        name, title = children
+        return ast.Header(id=name.value, title=_unquote(title) if title else None, span=_span(meta))
+
+    def input(self, meta, children):
+        name, type_, *attributes = children
+        return ast.Input(
+            name=name.value, type=type_, attributes=tuple(attributes), name_span=_tok_span(name), span=_span(meta)
+        )
+
+    def define(self, meta, children):
+        name, _eq, expr = children
+        return ast.Define(name=name.value, expr=expr, name_span=_tok_span(name), span=_span(meta))
+
+    def criterion(self, meta, children):
+        kind, name, text, expr = children
+        return ast.Criterion(
+            kind=kind.value,
+            id=name.value,
+            text=_unquote(text) if text else None,
+            expr=expr,
+            id_span=_tok_span(name),
+            span=_span(meta),
+        )
+
+    def number_type(self, meta, children):
+        (unit,) = children
+        if unit is None:
+            return ast.NumberType()
+        return ast.NumberType(unit=unit[0], unit_span=unit[1])
+
+    def boolean_type(self, meta, children):
+        return ast.BooleanType()
+
+    def category_type(self, meta, children):
+        return ast.CategoryType(values=tuple(children))
+
+    def range(self, meta, children):
+        low, _dots, high = children
+        return ast.Range(low=low, high=high, span=_span(meta))
+
+    def molar_mass(self, meta, children):
+        return ast.MolarMass(amount=children[0], span=_span(meta))
+
+    def label(self, meta, children):
+        return ast.Label(text=_unquote(children[0]), span=_span(meta))
+
+    def signed(self, meta, children):
+        text = "".join(token.value for token in children)
+        return ast.Number(text=text, span=_span(meta))
+
+    # expressions
+    def if_expr(self, meta, children):
+        condition, then, otherwise = children
+        return ast.If(condition=condition, then=then, otherwise=otherwise, span=_span(meta))
+
+    def or_expr(self, meta, children):
+        return ast.Logic(op="or", operands=tuple(children), span=_span(meta))
+
+    def and_expr(self, meta, children):
+        return ast.Logic(op="and", operands=tuple(children), span=_span(meta))
+
+    def not_(self, meta, children):
+        return ast.Not(operand=children[0], span=_span(meta))
+
+    def at_least(self, meta, children):
+        count, *operands = children
+        if not count.value.isdigit():
+            raise _BadSyntax(f"'at least' needs a whole number, not {count.value}", _tok_span(count))
+        return ast.AtLeast(count=int(count.value), operands=tuple(operands), span=_span(meta))
+
+    def compare(self, meta, children):
+        operands = tuple(children[0::2])
+        ops = tuple(_OP_SPELLINGS.get(t.value, t.value) for t in children[1::2])
+        return ast.Compare(operands=operands, ops=ops, span=_span(meta))
+
+    def member(self, meta, children):
+        return ast.Membership(operand=children[0], values=children[1], negated=False, span=_span(meta))
+
+    def not_member(self, meta, children):
+        return ast.Membership(operand=children[0], values=children[1], negated=True, span=_span(meta))
+
+    def set(self, meta, children):
+        return tuple(children)
+
+    def arithmetic(self, meta, children):
+        left, op, right = children
+        return ast.Arithmetic(op=op.value, left=left, right=right, span=_span(meta))
+
+    def negate(self, meta, children):
+        _minus, operand = children
+        return ast.Negate(operand=operand, span=_span(meta))
+
+    def as_(self, meta, children):
+        operand, (unit, unit_span) = children
+        return ast.As(operand=operand, unit=unit, unit_span=unit_span, span=_span(meta))
+
+    def true(self, meta, children):
+        return ast.Boolean(value=True, span=_span(meta))
+
+    def false(self, meta, children):
+        return ast.Boolean(value=False, span=_span(meta))
+
+    def name(self, meta, children):
+        return ast.Name(name=children[0].value, span=_span(meta))
+
+    def call(self, meta, children):
+        name, *args = children
+        args = tuple(a for a in args if a is not None)
+        return ast.Call(function=name.value, args=args, function_span=_tok_span(name), span=_span(meta))
+
+    def number(self, meta, children):
+        token, unit = children
+        if unit is None:
+            return ast.Number(text=token.value, span=_span(meta))
+        return ast.Number(text=token.value, unit=unit[0], unit_span=unit[1], span=_span(meta))
+
+    def string(self, meta, children):
+        return ast.String(value=_unquote(children[0]), span=_span(meta))
+
+    def unit(self, meta, children):
+        token = children[0]
+        text = token.value[1:-1] if token.type == "QUOTED_UNIT" else token.value
+        return (text, _tok_span(token))
+
+
+def _shift(node, delta: int):
+    """A copy of a tree with every span moved by `delta` characters."""
+    changes = {}
+    for field in attrs.fields(type(node)):
+        value = getattr(node, field.name)
+        if isinstance(value, Span):
+            changes[field.name] = Span(value.start + delta, value.end + delta)
+        elif isinstance(value, tuple):
+            changes[field.name] = tuple(_shift(v, delta) if hasattr(v, "__attrs_attrs__") else v for v in value)
+        elif hasattr(value, "__attrs_attrs__"):
+            changes[field.name] = _shift(value, delta)
+    return attrs.evolve(node, **changes)
+
