@@ -1,0 +1,317 @@
+"""Evaluation results: status, per-criterion values, missing data, reasons and traces."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Optional
+
+import attrs
+
+from . import ast
+from .checker import Checked, InputInfo, inputs_read
+from .compiler import Compiler, Trace, TraceEnv
+from .data import format_number, prepare
+
+
+class Status(str, enum.Enum):
+    """A patient's eligibility for a protocol."""
+
+    ELIGIBLE = "eligible"
+    INELIGIBLE = "ineligible"
+    UNDETERMINED = "undetermined"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen
+class _Criterion:
+    node: ast.Criterion
+    fn: Any
+    reads: frozenset[str]
+
+
+class Protocol:
+    """A checked, compiled protocol: call `evaluate(patient)`."""
+
+    def __init__(self, checked: Checked):
+        self.checked = checked
+        self.id = checked.header.id if checked.header else None
+        self.title = checked.header.title if checked.header else None
+        self.inputs: dict[str, InputInfo] = checked.inputs
+        self.warnings = checked.warnings
+        compiler = Compiler(checked, traced=False)
+        self._criteria = [
+            _Criterion(c, compiler.compile(c.expr).fn, inputs_read(checked, c.expr)) for c in checked.criteria
+        ]
+        self._traced: Optional[dict[str, Any]] = None
+
+    @property
+    def source(self):
+        return self.checked.source
+
+    def evaluate(self, data: Any) -> "Result":
+        """Evaluate one patient (a mapping of input names to values); raises DataError."""
+        values, warnings = prepare(self.inputs, data)
+        results = {}
+        for criterion in self._criteria:
+            value = criterion.fn(values)
+            missing = sorted(n for n in criterion.reads if values[n] is None) if value is None else []
+            results[criterion.node.id] = CriterionResult(criterion.node, value, missing)
+        return Result(self, values, results, warnings)
+
+    def traced_functions(self) -> dict[str, Any]:
+        """The criteria compiled with recorders, built on first use."""
+        if self._traced is None:
+            compiler = Compiler(self.checked, traced=True)
+            self._traced = {c.node.id: compiler.compile(c.node.expr).fn for c in self._criteria}
+        return self._traced
+
+
+class CriterionResult:
+    """One criterion's outcome: `value` (True/False/None), `reason`, `missing`, `trace`."""
+
+    def __init__(self, node: ast.Criterion, value: Optional[bool], missing: list[str]):
+        self.node = node
+        self.id = node.id
+        self.kind = node.kind
+        self.text = node.text
+        self.value = value
+        self.missing = missing
+        self._result: Optional[Result] = None
+
+    @property
+    def trace(self) -> Trace:
+        return self._result._trace(self.id)
+
+    @property
+    def reason(self) -> str:
+        return Reasons(self._result.protocol.checked).reason(self.trace)
+
+    @property
+    def passes(self) -> Optional[bool]:
+        """Whether this criterion lets the patient in (an exclusion passes when false)."""
+        if self.value is None:
+            return None
+        return self.value if self.kind == "inclusion" else not self.value
+
+    def __repr__(self) -> str:
+        return f"CriterionResult(id={self.id!r}, value={self.value!r})"
+
+
+class Result:
+    """A patient's evaluation: status, criteria by id, missing inputs, warnings."""
+
+    def __init__(self, protocol: Protocol, values: dict, criteria: dict[str, CriterionResult], warnings: list[str]):
+        self.protocol = protocol
+        self.values = values
+        self.criteria = criteria
+        self.warnings = warnings
+        self._traces: dict[str, Trace] = {}
+        passes = [c.passes for c in criteria.values()]
+        for criterion in criteria.values():
+            criterion._result = self
+        if False in passes:
+            self.status = Status.INELIGIBLE
+        elif None in passes:
+            self.status = Status.UNDETERMINED
+        else:
+            self.status = Status.ELIGIBLE
+        self.missing = sorted({name for c in criteria.values() for name in c.missing})
+
+    def _trace(self, criterion_id: str) -> Trace:
+        if criterion_id not in self._traces:
+            env = TraceEnv(self.values)
+            self.protocol.traced_functions()[criterion_id](env)
+            self._traces[criterion_id] = env.frames[0][0]
+        return self._traces[criterion_id]
+
+    def to_dict(self) -> dict:
+        """Exactly the JSON of `protocol-dsl eval --format json`."""
+        source = self.protocol.source
+        return {
+            "protocol": self.protocol.id,
+            "status": self.status.value,
+            "criteria": [
+                {
+                    "id": c.id,
+                    "kind": c.kind,
+                    "text": c.text,
+                    "value": c.value,
+                    "reason": c.reason,
+                    "missing": c.missing,
+                    "trace": _trace_dict(c.trace, source),
+                }
+                for c in self.criteria.values()
+            ],
+            "missing": self.missing,
+            "warnings": list(self.warnings),
+        }
+
+    def explain(self) -> str:
+        """Human-readable: status, then each criterion with a mark, its text and reason."""
+        title = f"{self.protocol.id}: " if self.protocol.id else ""
+        lines = [f"{title}{self.status.value.upper()}"]
+        for c in self.criteria.values():
+            mark = {True: "✓", False: "✗", None: "?"}[c.passes]
+            state = {True: "met", False: "not met", None: "unknown"}[c.value]
+            lines.append(f"  {mark} {c.id} {c.kind} {state}: {c.text or _text(self.protocol.source, c.node.expr)}")
+            lines.append(f"      {c.reason}")
+        if self.missing:
+            lines.append(f"Missing: {', '.join(self.missing)}")
+        for warning in self.warnings:
+            lines.append(f"Warning: {warning}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Result(status={self.status.value!r}, missing={self.missing!r})"
+
+
+def _text(source, node) -> str:
+    return " ".join(source.slice(node.span).split())
+
+
+def _trace_dict(trace: Trace, source) -> dict:
+    line, column = source.position(trace.node.span.start)
+    return {
+        "expr": _text(source, trace.node),
+        "value": trace.value,
+        "line": line,
+        "column": column,
+        "children": [_trace_dict(child, source) for child in trace.children],
+    }
+
+
+_NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "=": "!=", "!=": "="}
+
+
+class Reasons:
+    """One-line reasons built from a trace, with the observed values and their units."""
+
+    def __init__(self, checked: Checked):
+        self.checked = checked
+        self.source = checked.source
+
+    def reason(self, trace: Trace) -> str:
+        return getattr(self, "reason_" + type(trace.node).__name__, self.reason_other)(trace)
+
+    # values
+    def show(self, trace: Trace) -> str:
+        """An operand with its observed value: `INR 1.2`, `40 %`, `1.5 * ULN = 1.8 mg/dL`."""
+        node, value = trace.node, trace.value
+        if value is None:
+            return self.unknown(trace)
+        if isinstance(node, ast.Number):
+            return f"{node.text} {node.unit}" if node.unit else node.text
+        if isinstance(node, ast.String):
+            return f'"{node.value}"'
+        shown = self.value(value, trace.unit)
+        if isinstance(node, ast.Name):
+            return f"{node.name} {shown}"
+        return f"{_text(self.source, node)} = {shown}"
+
+    @staticmethod
+    def value(value: Any, unit: str = "") -> str:
+        if isinstance(value, str):
+            return f'"{value}"'
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return f"{format_number(value)} {unit}" if unit else format_number(value)
+
+    def unknown(self, trace: Trace) -> str:
+        node = trace.node
+        if isinstance(node, ast.Name):
+            if node.name in self.checked.definitions:
+                return f"{node.name} is unknown ({self.reason(trace.children[0])})"
+            return f"{node.name} is missing"
+        unknown = [child for child in trace.children if child.value is None]
+        if unknown:
+            return self.join([self.unknown(child) for child in unknown], "and")
+        return f"{_text(self.source, node)} is undefined"
+
+    @staticmethod
+    def join(parts: list[str], word: str) -> str:
+        parts = list(dict.fromkeys(parts))
+        return f" {word} ".join(parts)
+
+    # nodes
+    def reason_Compare(self, trace: Trace) -> str:
+        if trace.value is None:
+            return self.unknown(trace)
+        operands = trace.children
+        ops = trace.node.ops
+        if trace.value is False:
+            # Evaluation stops at the failing pair, so it is the last one evaluated.
+            index = len(operands) - 2
+            return f"{self.show(operands[index])} {_NEGATED[ops[index]]} {self.show(operands[index + 1])}"
+        parts = [self.show(operands[0])]
+        for op, operand in zip(ops, operands[1:]):
+            parts.append(f"{op} {self.show(operand)}")
+        return " ".join(parts)
+
+    def reason_Logic(self, trace: Trace) -> str:
+        decisive = trace.node.op == "or"
+        children = trace.children
+        if trace.value is decisive:
+            return self.reason(next(c for c in children if c.value is decisive))
+        if trace.value is None:
+            return self.join([self.reason(c) for c in children if c.value is None], "and")
+        return self.join([self.reason(c) for c in children], "and")
+
+    def reason_Not(self, trace: Trace) -> str:
+        return self.reason(trace.children[0])
+
+    def reason_Name(self, trace: Trace) -> str:
+        node = trace.node
+        if node.name in self.checked.definitions:
+            return self.reason(trace.children[0])
+        if trace.value is None:
+            return f"{node.name} is missing"
+        return f"{node.name} is {self.value(trace.value)}"
+
+    def reason_Boolean(self, trace: Trace) -> str:
+        return self.value(trace.value)
+
+    def reason_Membership(self, trace: Trace) -> str:
+        if trace.value is None:
+            return self.unknown(trace)
+        node = trace.node
+        values = "{" + ", ".join(f'"{v.value}"' for v in node.values) + "}"
+        inside = trace.value != node.negated
+        return f"{self.show(trace.children[0])} is {'' if inside else 'not '}in {values}"
+
+    def reason_AtLeast(self, trace: Trace) -> str:
+        node = trace.node
+        true = [c for c in trace.children if c.value is True]
+        unknown = [c for c in trace.children if c.value is None]
+        head = f"{len(true)} of {len(node.operands)} true, at least {node.count} needed"
+        if trace.value is True:
+            return f"{head}: " + "; ".join(self.reason(c) for c in true)
+        if trace.value is None:
+            return f"{head}, {len(unknown)} unknown: " + "; ".join(self.reason(c) for c in unknown)
+        return head
+
+    def reason_If(self, trace: Trace) -> str:
+        condition, *branches = trace.children
+        why = self.reason(condition)
+        if condition.value is False and trace.node.otherwise is None:
+            return f"not applicable: {why}"
+        if condition.value is None:
+            if trace.value is None:
+                return f"{why}, and the outcome depends on it"
+            return f"{why}, but either way: {self.reason(branches[0])}"
+        return f"{why}, so {self.reason(branches[0])}" if branches else why
+
+    def reason_Call(self, trace: Trace) -> str:
+        node = trace.node
+        if node.function == "known":
+            name = node.args[0].name
+            return f"{name} is {'known' if trace.value else 'missing'}"
+        if trace.value is None:
+            return self.unknown(trace)
+        return self.show(trace)
+
+    def reason_other(self, trace: Trace) -> str:
+        if trace.value is None:
+            return self.unknown(trace)
+        return self.show(trace)
