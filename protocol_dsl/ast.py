@@ -31,7 +31,8 @@ class Number:
 
     @property
     def value(self) -> float:
-        return float(self.text)
+        """The number (an int when written as one, so that it shows as written)."""
+        return int(self.text) if self.text.lstrip("-").isdigit() else float(self.text)
 
 
 @_node

@@ -219,15 +219,32 @@ class Reasons:
         return f"{format_number(value)} {unit}" if unit else format_number(value)
 
     def unknown(self, trace: Trace) -> str:
+        """Why a value is unknown: the inputs missing beneath it, or an undefined operation."""
         node = trace.node
-        if isinstance(node, ast.Name):
-            if node.name in self.checked.definitions:
-                return f"{node.name} is unknown ({self.reason(trace.children[0])})"
+        if isinstance(node, ast.Name) and node.name not in self.checked.definitions:
             return f"{node.name} is missing"
+        missing: list[str] = []
+        undefined: list[str] = []
+        self._collect_unknown(trace, missing, undefined)
+        what = node.name if isinstance(node, ast.Name) else _text(self.source, node)
+        causes = []
+        if missing:
+            causes.append(f"{', '.join(sorted(set(missing)))} missing")
+        causes.extend(f"{text} is undefined" for text in dict.fromkeys(undefined))
+        if not causes or causes == [f"{what} is undefined"]:
+            return f"{what} is undefined"
+        return f"{what} is unknown ({'; '.join(causes)})"
+
+    def _collect_unknown(self, trace: Trace, missing: list[str], undefined: list[str]) -> None:
+        node = trace.node
+        if isinstance(node, ast.Name) and node.name not in self.checked.definitions:
+            missing.append(node.name)
+            return
         unknown = [child for child in trace.children if child.value is None]
-        if unknown:
-            return self.join([self.unknown(child) for child in unknown], "and")
-        return f"{_text(self.source, node)} is undefined"
+        if not unknown and not isinstance(node, (ast.If, ast.Name)):
+            undefined.append(_text(self.source, node))  # known operands, unknown result: a domain error
+        for child in unknown:
+            self._collect_unknown(child, missing, undefined)
 
     @staticmethod
     def join(parts: list[str], word: str) -> str:
@@ -237,7 +254,7 @@ class Reasons:
     # nodes
     def reason_Compare(self, trace: Trace) -> str:
         if trace.value is None:
-            return self.unknown(trace)
+            return self.join([self.unknown(c) for c in trace.children if c.value is None], "and")
         operands = trace.children
         ops = trace.node.ops
         if trace.value is False:
@@ -254,7 +271,8 @@ class Reasons:
         children = trace.children
         if trace.value is decisive:
             return self.reason(next(c for c in children if c.value is decisive))
-        if trace.value is None:
+        if trace.value is None and not decisive:
+            # An unknown `and` has no false part: what is unknown is the whole story.
             return self.join([self.reason(c) for c in children if c.value is None], "and")
         return self.join([self.reason(c) for c in children], "and")
 

@@ -1,0 +1,32 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both build a local
+# virtual environment in .venv from PyPI; nothing else needs to be installed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SEED   := protocols/NCT01844063.rules
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/protocol-dsl check $(SEED)
+	@for patient in examples/*.json; do \
+		echo; echo "== $$patient"; \
+		$(BIN)/protocol-dsl eval $(SEED) $$patient || exit 1; \
+	done
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/single_patient.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,233 @@
+"""The `protocol-dsl` command: `main(argv) -> exit code`; never a traceback for bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .errors import DataError, RulesError
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+class _Usage(Exception):
+    """A usage problem: printed with the command's usage line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would exit; the caller decides instead
+        raise _Usage(f"{self.format_usage().rstrip()}\n{self.prog}: error: {message}")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="protocol-dsl",
+        description="Check clinical-trial eligibility rule files and evaluate patients against them.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    check = commands.add_parser(
+        "check",
+        help="parse and check rules files",
+        description="Parse and check rules files; directories are searched for *.rules files. "
+        "Exit 0 when there are no errors (warnings allowed unless --strict), 1 on problems, "
+        "2 on usage errors or unreadable paths.",
+    )
+    check.add_argument("paths", nargs="+", metavar="PATH", help="a .rules file or a directory")
+    check.add_argument("--format", choices=("text", "json", "github"), default="text", help="output format")
+    check.add_argument("--strict", action="store_true", help="treat warnings as problems (exit 1)")
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="evaluate one patient against a rules file",
+        description="Evaluate one patient (a JSON object; '-' reads standard input). "
+        "Exit 0 when evaluated, 1 for invalid patient data, 2 for usage errors or a rules file with errors.",
+    )
+    evaluate.add_argument("rules", metavar="RULES", help="the .rules file")
+    evaluate.add_argument("patient", metavar="PATIENT", help="patient JSON file, or - for standard input")
+    evaluate.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    return parser
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("protocol-dsl")
+    except Exception:  # not installed: running from a source tree
+        return "unknown"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit code."""
+    _safe_streams()
+    try:
+        args = _build_parser().parse_args(argv)
+    except _Usage as problem:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as done:  # --help and --version
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
+    try:
+        if args.command == "check":
+            return _check(args)
+        return _eval(args)
+    except _Usage as problem:
+        print(f"protocol-dsl: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `protocol-dsl ... | head`
+        return EXIT_OK
+
+
+def _safe_streams() -> None:
+    # Marks such as ✓ must never crash a terminal that cannot show them.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="replace")
+            except (ValueError, OSError):
+                pass
+
+
+# ------------------------------------------------------------------------ files
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise _Usage(f"{path} is a directory") from None
+    except FileNotFoundError:
+        raise _Usage(f"{path}: no such file") from None
+    except OSError as problem:
+        raise _Usage(f"{path}: cannot be read ({problem.strerror or problem})") from None
+    if b"\0" in data:
+        raise _Usage(f"{path}: this is a binary file, not a rules file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as problem:
+        raise _Usage(f"{path}: not UTF-8 text (byte {problem.start})") from None
+    return text.removeprefix("\ufeff")
+
+
+def _rules_files(paths: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.rules") if p.is_file())
+            if not found:
+                raise _Usage(f"{name}: no *.rules files in this directory")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise _Usage(f"{name}: no such file or directory")
+    return files
+
+
+def _diagnose(text: str, name: str):
+    from .checker import check
+    from .parser import parse_source
+    from .source import Source
+
+    source = Source(text, name)
+    try:
+        tree = parse_source(source)
+    except RulesError as problem:
+        return problem.diagnostics
+    return check(source, tree).diagnostics
+
+
+# ------------------------------------------------------------------------ check
+def _check(args) -> int:
+    diagnostics = []
+    files = _rules_files(args.paths)
+    for path in files:
+        diagnostics.extend(_diagnose(_read_text(path), str(path)))
+    errors = sum(d.severity == "error" for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    if args.format == "json":
+        print(json.dumps([d.to_dict() for d in diagnostics], indent=2, ensure_ascii=False))
+    elif args.format == "github":
+        for d in diagnostics:
+            print(_github(d))
+    else:
+        for d in diagnostics:
+            print(d.format())
+        summary = f"{len(files)} file{'s' if len(files) != 1 else ''} checked: "
+        summary += f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+        print(summary, file=sys.stderr)
+    if errors or (args.strict and warnings):
+        return EXIT_PROBLEMS
+    return EXIT_OK
+
+
+def _github(d) -> str:
+    def escape(text: str, property: bool = False) -> str:
+        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return text.replace(":", "%3A").replace(",", "%2C") if property else text
+
+    level = "error" if d.severity == "error" else "warning"
+    where = (
+        f"file={escape(d.file, True)},line={d.line},col={d.column},"
+        f"endLine={d.end_line},endColumn={d.end_column},title={escape(d.code, True)}"
+    )
+    return f"::{level} {where}::{escape(d.message)}"
+
+
+# ------------------------------------------------------------------------ eval
+def _eval(args) -> int:
+    from . import loads
+
+    rules_path = Path(args.rules)
+    if rules_path.is_dir():
+        raise _Usage(f"{args.rules} is a directory: give one .rules file")
+    text = _read_text(rules_path)
+    try:
+        protocol = loads(text, args.rules)
+    except RulesError as problem:
+        for d in problem.diagnostics:
+            print(d.format(), file=sys.stderr)
+        print(f"{args.rules}: the rules file has errors; nothing was evaluated", file=sys.stderr)
+        return EXIT_USAGE
+    patient_name = "<stdin>" if args.patient == "-" else args.patient
+    if args.patient == "-":
+        raw = sys.stdin.read()
+    else:
+        raw = _read_text(Path(args.patient))
+    try:
+        data = _load_json(raw)
+        result = protocol.evaluate(data)
+    except ValueError as problem:  # DataError, and JSON that does not parse
+        print(f"{patient_name}: {problem}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(result.explain())
+    return EXIT_OK
+
+
+def _load_json(text: str):
+    def no_duplicates(pairs):
+        seen = {}
+        for key, value in pairs:
+            if key in seen:
+                raise DataError([f"{key}: given twice in the same object"])
+            seen[key] = value
+        return seen
+
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as problem:
+        raise DataError([f"not valid JSON: {problem.msg} at line {problem.lineno}, column {problem.colno}"]) from None
+    except RecursionError:
+        raise DataError(["not valid JSON: nested too deeply"]) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
