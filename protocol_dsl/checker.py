@@ -166,6 +166,12 @@ class _Checker:
 
     def run(self) -> Checked:
         self.declare()
+        if not self.criteria and not self.free_names:
+            self.warning(
+                "W102",
+                "this file has no inclusion or exclusion criteria: every patient would be eligible",
+                Span(0, 0),
+            )
         self.find_cycles()
         for define in self.definitions.values():
             self.definition_type(define.name)
