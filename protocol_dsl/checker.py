@@ -111,6 +111,10 @@ def conversion(src: Num, dst: Num) -> float:
     return factor
 
 
+# How deep an expression may nest, counting definitions it uses: the later stages
+# walk expressions recursively, and real criteria nest a dozen levels.
+MAX_DEPTH = 150
+
 FUNCTIONS = {
     # name: (fewest arguments, most arguments or None for any)
     "ln": (1, 1),
@@ -166,6 +170,7 @@ class _Checker:
 
     def run(self) -> Checked:
         self.declare()
+        self.limit_depth()
         if not self.criteria and not self.free_names:
             self.warning(
                 "W102",
@@ -176,6 +181,10 @@ class _Checker:
         for define in self.definitions.values():
             self.definition_type(define.name)
         for criterion in self.criteria:
+            if self.depth(criterion.expr) > MAX_DEPTH:
+                if not self.references(criterion.expr) & self.in_cycle:
+                    self.too_deep(criterion.expr.span)
+                continue
             t = self.visit(criterion.expr, want_bool=True)
             if not isinstance(t, (Bool, Err)):
                 self.error(
@@ -288,6 +297,45 @@ class _Checker:
         except units.UnitError as problem:
             self.error("E301", str(problem), span)
             return None
+
+    # ------------------------------------------------------------- depth
+    def limit_depth(self) -> None:
+        """Refuse definitions nested, through each other, deeper than the stages can walk."""
+        self.depths: dict[str, int] = {}
+        graph = {name: sorted(self.references(d.expr) & self.definitions.keys()) for name, d in self.definitions.items()}
+        # Tarjan's components come dependencies first, so each depth is known before it is used.
+        for component in _strongly_connected(graph):
+            for name in component:
+                self.depths[name] = 0  # cycles are reported by find_cycles
+            for name in component:
+                self.depths[name] = self.depth(self.definitions[name].expr)
+        for name, depth in self.depths.items():
+            if depth > MAX_DEPTH:
+                if not set(graph[name]) & self.in_cycle:  # report where the limit is first crossed
+                    self.too_deep(self.definitions[name].name_span)
+                self.in_cycle.add(name)  # never type-checked or compiled
+
+    def depth(self, expr) -> int:
+        deepest = 0
+        stack = [(expr, 1)]
+        while stack:
+            node, depth = stack.pop()
+            if isinstance(node, ast.Name):
+                depth += self.depths.get(node.name, 0)
+            deepest = max(deepest, depth)
+            for field in attrs.fields(type(node)):
+                value = getattr(node, field.name)
+                children = value if isinstance(value, tuple) else (value,)
+                stack.extend((c, depth + 1) for c in children if attrs.has(type(c)) and not isinstance(c, Span))
+        return deepest
+
+    def too_deep(self, span: Span) -> None:
+        self.error(
+            "E002",
+            f"this nests more than {MAX_DEPTH} levels deep, counting the definitions it uses: "
+            "simplify it or split it differently",
+            span,
+        )
 
     # ------------------------------------------------------------- definitions
     def find_cycles(self) -> None:

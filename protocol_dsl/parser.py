@@ -7,9 +7,11 @@ import re
 
 import attrs
 import lark
-from lark import Transformer, v_args
+from lark import v_args
+from lark.visitors import Transformer_NonRecursive
 
 from . import ast
+from .checker import MAX_DEPTH
 from .errors import RulesError
 from .source import Diagnostic, Source, Span
 
@@ -95,14 +97,39 @@ class _BadSyntax(Exception):
         self.message, self.span = message, span
 
 
+
+
 def _transform(source: Source, tree) -> ast.RulesFile:
     try:
-        return _ToAst(source).transform(tree)
+        result = _ToAst(source).transform(tree)
     except lark.exceptions.VisitError as error:
         if isinstance(error.orig_exc, _BadSyntax):
             bad = error.orig_exc
             raise RulesError([Diagnostic("error", "E001", bad.message, source, bad.span)]) from None
         raise
+    too_deep = _too_deep(result)
+    if too_deep is not None:
+        message = (
+            f"this expression nests more than {MAX_DEPTH} levels deep: "
+            "split it into definitions (`define NAME = ...`)"
+        )
+        raise RulesError([Diagnostic("error", "E002", message, source, too_deep.span)])
+    return result
+
+
+def _too_deep(tree: ast.RulesFile):
+    """The first statement whose expression nests deeper than MAX_DEPTH, or None."""
+    for statement in tree.statements:
+        stack = [(statement, 0)]
+        while stack:
+            node, depth = stack.pop()
+            if depth > MAX_DEPTH:
+                return statement
+            for field in attrs.fields(type(node)):
+                value = getattr(node, field.name)
+                children = value if isinstance(value, tuple) else (value,)
+                stack.extend((child, depth + 1) for child in children if attrs.has(type(child)) and not isinstance(child, Span))
+    return None
 
 
 # ------------------------------------------------------------------ errors
@@ -199,7 +226,7 @@ def _unquote(token: lark.Token) -> str:
 
 
 @v_args(meta=True)
-class _ToAst(Transformer):
+class _ToAst(Transformer_NonRecursive):
     def __init__(self, source: Source):
         super().__init__()
         self.source = source

@@ -159,6 +159,20 @@ def test_first_diagnostic_verbatim(text, expected):
     assert raised.value.diagnostics[0].format() == expected
 
 
+def test_nesting_too_deep_is_an_error_not_a_crash():
+    deep = "input a: number\ninclusion I1: " + " + ".join(["a"] * 400) + " > 1"
+    with pytest.raises(protocol_dsl.RulesError) as raised:
+        protocol_dsl.loads(deep, "f.rules")
+    assert raised.value.diagnostics[0].code == "E002"
+    chain = "input a: number\ndefine d0 = a\n" + "".join(f"define d{i} = d{i - 1} + 1\n" for i in range(1, 400))
+    with pytest.raises(protocol_dsl.RulesError) as raised:
+        protocol_dsl.loads(chain + "inclusion I1: d399 > 1", "f.rules")
+    assert [(d.code, d.line) for d in raised.value.diagnostics] == [("E002", 77)]
+    assert raised.value.diagnostics[0].message == (
+        "this nests more than 150 levels deep, counting the definitions it uses: simplify it or split it differently"
+    )
+
+
 WARNINGS = {
     "bare number against a unit": (
         "input PTA: number %\ninclusion I1: PTA > 40",
