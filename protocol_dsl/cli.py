@@ -42,6 +42,17 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("text", "json", "github"), default="text", help="output format")
     check.add_argument("--strict", action="store_true", help="treat warnings as problems (exit 1)")
 
+    fmt = commands.add_parser(
+        "fmt",
+        help="rewrite rules files in canonical form",
+        description="Rewrite rules files in canonical form (directories: every *.rules below). "
+        "Exit 0, 1 when --check finds a file to reformat, 2 on usage errors, unreadable paths "
+        "or files that do not parse (left untouched).",
+    )
+    fmt.add_argument("paths", nargs="+", metavar="PATH", help="a .rules file or a directory")
+    fmt.add_argument("--check", action="store_true", help="change nothing; list the files that would change")
+    fmt.add_argument("--diff", action="store_true", help="print a unified diff of the changes instead of writing")
+
     evaluate = commands.add_parser(
         "eval",
         help="evaluate one patient against a rules file",
@@ -76,6 +87,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command == "check":
             return _check(args)
+        if args.command == "fmt":
+            return _fmt(args)
         return _eval(args)
     except _Usage as problem:
         print(f"protocol-dsl: error: {problem}", file=sys.stderr)
@@ -177,6 +190,47 @@ def _github(d) -> str:
         f"endLine={d.end_line},endColumn={d.end_column},title={escape(d.code, True)}"
     )
     return f"::{level} {where}::{escape(d.message)}"
+
+
+# ------------------------------------------------------------------------ fmt
+def _fmt(args) -> int:
+    import difflib
+
+    from .formatter import format_text
+
+    status = EXIT_OK
+    for path in _rules_files(args.paths):
+        text = _read_text(path)
+        try:
+            formatted = format_text(text, str(path))
+        except RulesError as problem:
+            for d in problem.diagnostics:
+                print(d.format(), file=sys.stderr)
+            print(f"{path}: not formatted: it does not parse", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        if formatted == text:
+            continue
+        if args.diff:
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    text.splitlines(keepends=True),
+                    formatted.splitlines(keepends=True),
+                    fromfile=f"{path} (as written)",
+                    tofile=f"{path} (formatted)",
+                )
+            )
+        if args.check or args.diff:
+            if args.check:
+                print(f"would reformat {path}", file=sys.stderr)
+                status = max(status, EXIT_PROBLEMS)
+            continue
+        try:
+            path.write_text(formatted, encoding="utf-8")
+        except OSError as problem:
+            raise _Usage(f"{path}: cannot be written ({problem.strerror or problem})") from None
+        print(f"reformatted {path}", file=sys.stderr)
+    return status
 
 
 # ------------------------------------------------------------------------ eval
