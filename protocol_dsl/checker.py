@@ -186,6 +186,13 @@ class _Checker:
                     self.too_deep(criterion.expr.span)
                 continue
             t = self.visit(criterion.expr, want_bool=True)
+            if criterion.kind == "exclusion" and isinstance(criterion.expr, ast.If) and criterion.expr.otherwise is None:
+                self.warning(
+                    "W103",
+                    f"exclusion {criterion.id}: 'if C then A' without 'else' is true when C is false, "
+                    "so it would exclude every patient it does not apply to: write 'C and A'",
+                    criterion.expr.span,
+                )
             if not isinstance(t, (Bool, Err)):
                 self.error(
                     "E205",

@@ -332,6 +332,10 @@ class _ToAst(Transformer_NonRecursive):
         operand, (unit, unit_span) = children
         return ast.As(operand=operand, unit=unit, unit_span=unit_span, span=_span(meta))
 
+    def parenthesised(self, meta, children):
+        # The node stands for the whole parenthesised text, so errors underline it all.
+        return attrs.evolve(children[0], span=_span(meta))
+
     def true(self, meta, children):
         return ast.Boolean(value=True, span=_span(meta))
 

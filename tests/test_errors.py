@@ -102,10 +102,10 @@ CASES = {
     ),
     "if without else giving a number": (
         "input a: number\ninput b: boolean\ninclusion I1: (if b then a) > 1",
-        "f.rules:3:16: error[E205]: 'if' without 'else' is only for conditions, but 'then' gives a plain number: "
+        "f.rules:3:15: error[E205]: 'if' without 'else' is only for conditions, but 'then' gives a plain number: "
         "add an 'else'\n"
         "inclusion I1: (if b then a) > 1\n"
-        "               ^^^^^^^^^^^",
+        "              ^^^^^^^^^^^^^",
     ),
     "unknown unit": (
         "input a: number umol/l\ninclusion I1: a > 1 umol/L",
@@ -174,6 +174,13 @@ def test_nesting_too_deep_is_an_error_not_a_crash():
 
 
 WARNINGS = {
+    "if without else in an exclusion": (
+        "input woman: boolean\ninput pregnant: boolean\nexclusion E1: if woman then pregnant",
+        "f.rules:3:15: warning[W103]: exclusion E1: 'if C then A' without 'else' is true when C is false, "
+        "so it would exclude every patient it does not apply to: write 'C and A'\n"
+        "exclusion E1: if woman then pregnant\n"
+        "              ^^^^^^^^^^^^^^^^^^^^^^",
+    ),
     "bare number against a unit": (
         "input PTA: number %\ninclusion I1: PTA > 40",
         "f.rules:2:21: warning[W101]: 40 has no unit and is taken in %: write '40 %'\n"
