@@ -129,7 +129,8 @@ class Compiler:
             return compiled
         if compiled.constant is not VARIES:
             value = units.round12(compiled.constant * factor)
-            return Compiled(_constant(value), exact=True, constant=value)
+            fn = self.record(node, _constant(value)) if self.traced else _constant(value)
+            return Compiled(fn, exact=True, constant=value)
         inner = compiled.fn
 
         def scaled(env):

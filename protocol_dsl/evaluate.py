@@ -226,14 +226,15 @@ class Reasons:
         missing: list[str] = []
         undefined: list[str] = []
         self._collect_unknown(trace, missing, undefined)
-        what = node.name if isinstance(node, ast.Name) else _text(self.source, node)
         causes = []
         if missing:
-            causes.append(f"{', '.join(sorted(set(missing)))} missing")
+            names = sorted(set(missing))
+            verb = "is" if len(names) == 1 else "are"
+            causes.append(f"{', '.join(names)} {verb} missing")
         causes.extend(f"{text} is undefined" for text in dict.fromkeys(undefined))
-        if not causes or causes == [f"{what} is undefined"]:
-            return f"{what} is undefined"
-        return f"{what} is unknown ({'; '.join(causes)})"
+        if isinstance(node, ast.Name):  # a definition: say which one, then why
+            return f"{node.name} is unknown ({'; '.join(causes)})" if causes else f"{node.name} is undefined"
+        return " and ".join(causes) if causes else f"{_text(self.source, node)} is undefined"
 
     def _collect_unknown(self, trace: Trace, missing: list[str], undefined: list[str]) -> None:
         node = trace.node
@@ -292,7 +293,7 @@ class Reasons:
 
     def reason_Membership(self, trace: Trace) -> str:
         if trace.value is None:
-            return self.unknown(trace)
+            return self.unknown(trace.children[0])
         node = trace.node
         values = "{" + ", ".join(f'"{v.value}"' for v in node.values) + "}"
         inside = trace.value != node.negated

@@ -326,6 +326,9 @@ class _ToAst(Transformer_NonRecursive):
 
     def negate(self, meta, children):
         _minus, operand = children
+        if isinstance(operand, ast.Number) and not operand.text.startswith("-"):
+            # `-1` is a number, not an operation: shown, folded and compared as written.
+            return attrs.evolve(operand, text="-" + operand.text, span=_span(meta))
         return ast.Negate(operand=operand, span=_span(meta))
 
     def as_(self, meta, children):

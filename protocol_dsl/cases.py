@@ -1,0 +1,203 @@
+"""Example patients kept beside a rules file (`X.cases.yaml`), and running them.
+
+    cases:
+      - name: eligible man, MELD 25
+        patient: {age: 45, sex: male, TB: 250 umol/L, creatinine: 1.0 mg/dL}
+        expect:
+          status: eligible
+          criteria: {I7: true, I8: true}
+          missing: []
+
+A number input's value may be written with its unit as text ("250 umol/L"); every
+other value is written as in patient JSON. Unknown inputs, criteria and keys are
+errors, so a typo can never make a case pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import attrs
+
+from .checker import Num
+from .errors import DataError
+from .evaluate import Protocol, Result
+
+CASE_SUFFIXES = (".cases.yaml", ".cases.yml")
+_STATUSES = ("eligible", "ineligible", "undetermined")
+_WITH_UNIT = re.compile(r"\s*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*(\S.*?)\s*$")
+
+
+class CaseFileError(Exception):
+    """A case file that cannot be used; the message names the file, line and problem."""
+
+
+@attrs.frozen
+class Case:
+    """One named example patient and what is expected of it."""
+
+    name: str
+    line: int
+    patient: dict
+    status: Optional[str] = None
+    criteria: dict = attrs.field(factory=dict)
+    missing: Optional[list] = None
+
+
+@attrs.frozen
+class Outcome:
+    """A case run: the result (None when the data was refused) and every mismatch."""
+
+    case: Case
+    result: Optional[Result]
+    failures: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def case_file_for(rules: Path) -> Optional[Path]:
+    """The case file beside a rules file, if there is one."""
+    stem = rules.name[: -len(".rules")] if rules.name.endswith(".rules") else rules.stem
+    for suffix in CASE_SUFFIXES:
+        candidate = rules.with_name(stem + suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_cases(path: Path, protocol: Protocol) -> list[Case]:
+    """Read and validate a case file against the protocol it tests."""
+    import yaml  # only `protocol-dsl test` needs YAML
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as problem:
+        raise CaseFileError(f"{path}: cannot be read ({problem})") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as problem:
+        mark = getattr(problem, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise CaseFileError(f"{where}: not valid YAML: {getattr(problem, 'problem', None) or problem}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("cases"), list):
+        raise CaseFileError(f"{path}:1: a case file is a mapping with a 'cases:' list")
+    unknown = set(document) - {"cases"}
+    if unknown:
+        raise CaseFileError(f"{path}:1: unknown key {sorted(unknown)[0]!r}: a case file has only 'cases:'")
+    lines = _item_lines(node)
+    cases, names = [], set()
+    for index, raw in enumerate(document["cases"]):
+        line = lines[index] if index < len(lines) else 1
+        case = _case(raw, protocol, f"{path}:{line}", line)
+        if case.name in names:
+            raise CaseFileError(f"{path}:{line}: a second case is named {case.name!r}: names must differ")
+        names.add(case.name)
+        cases.append(case)
+    if not cases:
+        raise CaseFileError(f"{path}:1: the 'cases:' list is empty")
+    return cases
+
+
+def _item_lines(node) -> list[int]:
+    try:
+        for key, value in node.value:
+            if key.value == "cases":
+                return [item.start_mark.line + 1 for item in value.value]
+    except (AttributeError, TypeError):
+        pass
+    return []
+
+
+def _case(raw: Any, protocol: Protocol, where: str, line: int) -> Case:
+    if not isinstance(raw, dict):
+        raise CaseFileError(f"{where}: each case is a mapping with name, patient and expect")
+    extra = set(raw) - {"name", "patient", "expect"}
+    if extra:
+        raise CaseFileError(f"{where}: unknown key {sorted(extra)[0]!r} (a case has name, patient and expect)")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise CaseFileError(f"{where}: every case needs a 'name'")
+    where = f"{where}: case {name!r}"
+    patient = raw.get("patient") or {}
+    if not isinstance(patient, dict):
+        raise CaseFileError(f"{where}: 'patient' must be a mapping of input names to values")
+    for key in patient:
+        if key not in protocol.inputs:
+            raise CaseFileError(f"{where}: {key!r} is not an input of the protocol{_suggest(str(key), protocol.inputs)}")
+    expect = raw.get("expect")
+    if not isinstance(expect, dict) or not expect:
+        raise CaseFileError(f"{where}: 'expect' must give at least a status, criteria or missing")
+    extra = set(expect) - {"status", "criteria", "missing"}
+    if extra:
+        raise CaseFileError(f"{where}: unknown expectation {sorted(extra)[0]!r} (status, criteria or missing)")
+    status = expect.get("status")
+    if status is not None and status not in _STATUSES:
+        raise CaseFileError(f"{where}: status {status!r} is not one of {', '.join(_STATUSES)}")
+    criteria = expect.get("criteria") or {}
+    ids = {c.node.id for c in protocol._criteria}
+    if not isinstance(criteria, dict):
+        raise CaseFileError(f"{where}: 'criteria' must map criterion ids to true, false or null")
+    for cid, value in criteria.items():
+        if cid not in ids:
+            raise CaseFileError(f"{where}: {cid!r} is not a criterion of the protocol{_suggest(str(cid), ids)}")
+        if value not in (True, False, None):
+            raise CaseFileError(f"{where}: criterion {cid} must be expected true, false or null (unknown)")
+    missing = expect.get("missing")
+    if missing is not None and not (isinstance(missing, list) and all(isinstance(m, str) for m in missing)):
+        raise CaseFileError(f"{where}: 'missing' must be a list of input names")
+    for name_ in missing or []:
+        if name_ not in protocol.inputs:
+            raise CaseFileError(f"{where}: {name_!r} in 'missing' is not an input{_suggest(name_, protocol.inputs)}")
+    return Case(
+        name=name,
+        line=line,
+        patient={k: _value(protocol, k, v) for k, v in patient.items()},
+        status=status,
+        criteria=dict(criteria),
+        missing=missing,
+    )
+
+
+def _value(protocol: Protocol, name: str, value: Any) -> Any:
+    """"250 umol/L" -> {"value": 250, "unit": "umol/L"} for number inputs."""
+    if isinstance(value, str) and isinstance(protocol.inputs[name].type, Num):
+        match = _WITH_UNIT.fullmatch(value)
+        if match:
+            number = float(match.group(1))
+            return {"value": int(number) if number.is_integer() and "." not in match.group(1) else number, "unit": match.group(2)}
+    return value
+
+
+def _suggest(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def run_case(protocol: Protocol, case: Case) -> Outcome:
+    """Evaluate one case and compare with what it expects."""
+    try:
+        result = protocol.evaluate(case.patient)
+    except DataError as problem:
+        return Outcome(case, None, tuple(f"patient data refused: {p}" for p in problem.problems))
+    failures = []
+    if case.status is not None and result.status.value != case.status:
+        failures.append(f"status: expected {case.status}, got {result.status.value}")
+    for cid, expected in case.criteria.items():
+        actual = result.criteria[cid].value
+        if actual is not expected:
+            failures.append(
+                f"{cid}: expected {_word(expected)}, got {_word(actual)} ({result.criteria[cid].reason})"
+            )
+    if case.missing is not None and sorted(case.missing) != result.missing:
+        failures.append(f"missing: expected {sorted(case.missing)}, got {result.missing}")
+    return Outcome(case, result, tuple(failures))
+
+
+def _word(value: Optional[bool]) -> str:
+    return {True: "true", False: "false", None: "unknown"}[value]
