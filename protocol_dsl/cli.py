@@ -53,6 +53,23 @@ def _build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--check", action="store_true", help="change nothing; list the files that would change")
     fmt.add_argument("--diff", action="store_true", help="print a unified diff of the changes instead of writing")
 
+    test = commands.add_parser(
+        "test",
+        help="run the example patients kept beside each rules file",
+        description="Run the example patients of each rules file (X.rules -> X.cases.yaml beside it; "
+        "directories: every *.rules below). Exit 0 when all pass, 1 on a failure, an invalid case file "
+        "or a rules file with errors (or incomplete coverage with --require-coverage), 2 on usage errors.",
+    )
+    test.add_argument("paths", nargs="+", metavar="PATH", help="a .rules file, a case file or a directory")
+    test.add_argument("--coverage", action="store_true", help="report criterion, comparison and boundary coverage")
+    test.add_argument(
+        "--coverage-format", choices=("text", "json", "lcov"), default="text", help="coverage report format"
+    )
+    test.add_argument("--coverage-output", metavar="FILE", help="write the coverage report to FILE")
+    test.add_argument(
+        "--require-coverage", action="store_true", help="fail (exit 1) unless coverage is complete"
+    )
+
     evaluate = commands.add_parser(
         "eval",
         help="evaluate one patient against a rules file",
@@ -89,6 +106,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _check(args)
         if args.command == "fmt":
             return _fmt(args)
+        if args.command == "test":
+            return _test(args)
         return _eval(args)
     except _Usage as problem:
         print(f"protocol-dsl: error: {problem}", file=sys.stderr)
@@ -231,6 +250,87 @@ def _fmt(args) -> int:
             raise _Usage(f"{path}: cannot be written ({problem.strerror or problem})") from None
         print(f"reformatted {path}", file=sys.stderr)
     return status
+
+
+# ------------------------------------------------------------------------ test
+def _test(args) -> int:
+    from . import loads
+    from .cases import CASE_SUFFIXES, CaseFileError, case_file_for, load_cases, run_case
+
+    pairs: list[tuple[Path, Optional[Path]]] = []
+    for name in args.paths:
+        path = Path(name)
+        if path.is_file() and path.name.endswith(CASE_SUFFIXES):
+            stem = path.name
+            for suffix in CASE_SUFFIXES:
+                stem = stem.removesuffix(suffix)
+            rules = path.with_name(stem + ".rules")
+            if not rules.is_file():
+                raise _Usage(f"{path}: there is no {rules.name} beside this case file")
+            pairs.append((rules, path))
+        else:
+            pairs.extend((rules, case_file_for(rules)) for rules in _rules_files([name]))
+    if not any(cases for _, cases in pairs):
+        raise _Usage("no case files found: put the example patients of X.rules in X.cases.yaml beside it")
+
+    failed = passed = 0
+    problems = 0
+    reports = []
+    for rules, case_path in pairs:
+        if case_path is None:
+            print(f"{rules}: no case file ({rules.with_suffix('').name}.cases.yaml); not tested", file=sys.stderr)
+            continue
+        try:
+            protocol = loads(_read_text(rules), str(rules))
+        except RulesError as problem:
+            for d in problem.diagnostics:
+                print(d.format(), file=sys.stderr)
+            problems += 1
+            continue
+        try:
+            cases = load_cases(case_path, protocol)
+        except CaseFileError as problem:
+            print(f"{problem}", file=sys.stderr)
+            problems += 1
+            continue
+        outcomes = [run_case(protocol, case) for case in cases]
+        for outcome in outcomes:
+            if outcome.passed:
+                passed += 1
+                continue
+            failed += 1
+            print(f"FAIL {case_path}:{outcome.case.line}: {outcome.case.name}")
+            for failure in outcome.failures:
+                print(f"    {failure}")
+            if outcome.result is not None:
+                for line in outcome.result.explain().splitlines():
+                    print(f"    | {line}")
+        if args.coverage:
+            from .coverage import measure
+
+            named = [(o.case.name, o.result) for o in outcomes if o.result is not None]
+            reports.append(measure(protocol, named))
+    print(f"{passed} passed, {failed} failed")
+    if reports:
+        _coverage_report(args, reports)
+    incomplete = args.require_coverage and any(not r.complete for r in reports)
+    return EXIT_PROBLEMS if failed or problems or incomplete else EXIT_OK
+
+
+def _coverage_report(args, reports) -> None:
+    if args.coverage_format == "json":
+        text = json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False) + "\n"
+    elif args.coverage_format == "lcov":
+        text = "".join(r.lcov() for r in reports)
+    else:
+        text = "\n".join(r.text() for r in reports) + "\n"
+    if args.coverage_output:
+        try:
+            Path(args.coverage_output).write_text(text, encoding="utf-8")
+        except OSError as problem:
+            raise _Usage(f"{args.coverage_output}: cannot be written ({problem.strerror or problem})") from None
+    else:
+        sys.stdout.write(text)
 
 
 # ------------------------------------------------------------------------ eval

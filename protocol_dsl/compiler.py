@@ -402,7 +402,7 @@ def round_half_away(value: float, digits: float) -> Optional[float]:
         result = Decimal(repr(units.round12(value))).quantize(quantum, rounding=ROUND_HALF_UP)
     except (InvalidOperation, OverflowError, ValueError):
         return None
-    return float(result)
+    return int(result) if digits <= 0 else float(result)
 
 
 def _guarded(function: Callable[[float], float], allowed: Callable[[float], bool]) -> Callable[[float], Optional[float]]:
@@ -420,7 +420,7 @@ def _guarded(function: Callable[[float], float], allowed: Callable[[float], bool
 
 def _whole(function):
     # floor/ceil decide on the decimals as written: floor(2.9999999999999996) is 3.
-    return lambda value: float(function(units.round12(value)))
+    return lambda value: function(units.round12(value))
 
 
 _UNARY = {
