@@ -78,9 +78,10 @@ def load_cases(path: Path, protocol: Protocol) -> list[Case]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as problem:
         raise CaseFileError(f"{path}: cannot be read ({problem})") from None
+    loader = _loader()
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=loader)
+        document = yaml.load(text, Loader=loader)
     except yaml.YAMLError as problem:
         mark = getattr(problem, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -104,6 +105,29 @@ def load_cases(path: Path, protocol: Protocol) -> list[Case]:
     return cases
 
 
+def _loader():
+    """YAML's safe loader, but only `true`/`false` are booleans (as in YAML 1.2 and JSON).
+
+    YAML 1.1 reads `on`, `off`, `yes` and `no` as booleans, which would turn a case
+    named `on`, or a category value `no`, into true or false.
+    """
+    import re as regex
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", regex.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
+    return Loader
+
+
 def _item_lines(node) -> list[int]:
     try:
         for key, value in node.value:
@@ -121,8 +145,10 @@ def _case(raw: Any, protocol: Protocol, where: str, line: int) -> Case:
     if extra:
         raise CaseFileError(f"{where}: unknown key {sorted(extra)[0]!r} (a case has name, patient and expect)")
     name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
+    if name is None or (isinstance(name, str) and not name.strip()):
         raise CaseFileError(f"{where}: every case needs a 'name'")
+    if not isinstance(name, str):
+        raise CaseFileError(f"{where}: a case's name must be text, not {name!r}: put it in quotes")
     where = f"{where}: case {name!r}"
     patient = raw.get("patient") or {}
     if not isinstance(patient, dict):
