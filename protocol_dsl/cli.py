@@ -39,7 +39,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "2 on usage errors or unreadable paths.",
     )
     check.add_argument("paths", nargs="+", metavar="PATH", help="a .rules file or a directory")
-    check.add_argument("--format", choices=("text", "json", "github"), default="text", help="output format")
+    check.add_argument(
+        "--format", choices=("text", "json", "github", "sarif"), default="text", help="output format"
+    )
     check.add_argument("--strict", action="store_true", help="treat warnings as problems (exit 1)")
 
     fmt = commands.add_parser(
@@ -187,6 +189,8 @@ def _check(args) -> int:
     elif args.format == "github":
         for d in diagnostics:
             print(_github(d))
+    elif args.format == "sarif":
+        print(json.dumps(_sarif(diagnostics), indent=2, ensure_ascii=False))
     else:
         for d in diagnostics:
             print(d.format())
@@ -196,6 +200,51 @@ def _check(args) -> int:
     if errors or (args.strict and warnings):
         return EXIT_PROBLEMS
     return EXIT_OK
+
+
+def _sarif(diagnostics) -> dict:
+    """A SARIF 2.1.0 log: one run, every code as a rule, every diagnostic as a result."""
+    from .errors import CODES
+
+    codes = list(CODES)
+    results = []
+    for d in diagnostics:
+        results.append(
+            {
+                "ruleId": d.code,
+                "ruleIndex": codes.index(d.code),
+                "level": "error" if d.severity == "error" else "warning",
+                "message": {"text": d.message},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": Path(d.file).as_posix()},
+                            "region": {
+                                "startLine": d.line,
+                                "startColumn": d.column,
+                                "endLine": d.end_line,
+                                "endColumn": d.end_column,
+                                "snippet": {"text": d.source.line_text(d.line)},
+                            },
+                        }
+                    }
+                ],
+            }
+        )
+    rules = [
+        {
+            "id": code,
+            "name": "".join(word.capitalize() for word in summary.replace("/", " ").replace("(", " ").split()),
+            "shortDescription": {"text": summary},
+            "defaultConfiguration": {"level": "error" if code.startswith("E") else "warning"},
+        }
+        for code, summary in CODES.items()
+    ]
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": {"name": "protocol-dsl", "version": _version(), "rules": rules}}, "results": results}],
+    }
 
 
 def _github(d) -> str:

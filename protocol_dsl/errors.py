@@ -17,3 +17,27 @@ class DataError(ValueError):
     def __init__(self, problems):
         self.problems = list(problems)
         super().__init__("invalid patient data:\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+# Every diagnostic code, with a one-line summary (docs/errors.md has examples and fixes).
+CODES = {
+    "E001": "syntax error",
+    "E002": "expression nested too deeply",
+    "E101": "name not declared",
+    "E102": "name declared twice",
+    "E103": "criterion id used twice",
+    "E104": "definitions refer to each other in a circle",
+    "E105": "misplaced or repeated protocol header",
+    "E106": "unknown function or wrong number of arguments",
+    "E107": "known() of something that is not a name",
+    "E201": "type mismatch",
+    "E202": "incompatible units",
+    "E203": "category value not declared",
+    "E204": "unit not allowed here",
+    "E205": "not a true/false condition where one is needed",
+    "E301": "unknown unit",
+    "E302": "invalid input attribute",
+    "W101": "number without a unit taken in the other side's unit",
+    "W102": "file without criteria",
+    "W103": "if without else in an exclusion",
+}
