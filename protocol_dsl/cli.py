@@ -72,6 +72,17 @@ def _build_parser() -> argparse.ArgumentParser:
         "--require-coverage", action="store_true", help="fail (exit 1) unless coverage is complete"
     )
 
+    example = commands.add_parser(
+        "example",
+        help="print a synthetic eligible patient, or explain why there is none",
+        description="Print a synthetic patient (JSON, values in the inputs' units) who is eligible, or "
+        "explain why no patient can be. With --near-miss, one patient per criterion who fails that "
+        "criterion only. Exit 0 when found, 1 when no patient can be eligible or none was found, "
+        "2 on usage errors or a rules file with errors.",
+    )
+    example.add_argument("rules", metavar="RULES", help="the .rules file")
+    example.add_argument("--near-miss", action="store_true", help="patients failing exactly one criterion each")
+
     evaluate = commands.add_parser(
         "eval",
         help="evaluate one patient against a rules file",
@@ -110,6 +121,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _fmt(args)
         if args.command == "test":
             return _test(args)
+        if args.command == "example":
+            return _example(args)
         return _eval(args)
     except _Usage as problem:
         print(f"protocol-dsl: error: {problem}", file=sys.stderr)
@@ -163,7 +176,9 @@ def _rules_files(paths: Sequence[str]) -> list[Path]:
     return files
 
 
-def _diagnose(text: str, name: str):
+def _diagnose(text: str, name: str, strict: bool = False):
+    """Every diagnostic of a file: syntax, checks, and (for a file without errors) deep checks."""
+    from .analysis import deep_diagnostics
     from .checker import check
     from .parser import parse_source
     from .source import Source
@@ -173,7 +188,10 @@ def _diagnose(text: str, name: str):
         tree = parse_source(source)
     except RulesError as problem:
         return problem.diagnostics
-    return check(source, tree).diagnostics
+    checked = check(source, tree)
+    if checked.errors:
+        return checked.diagnostics
+    return sorted(checked.diagnostics + deep_diagnostics(checked, strict), key=lambda d: (d.span.start, d.code))
 
 
 # ------------------------------------------------------------------------ check
@@ -181,7 +199,7 @@ def _check(args) -> int:
     diagnostics = []
     files = _rules_files(args.paths)
     for path in files:
-        diagnostics.extend(_diagnose(_read_text(path), str(path)))
+        diagnostics.extend(_diagnose(_read_text(path), str(path), args.strict))
     errors = sum(d.severity == "error" for d in diagnostics)
     warnings = len(diagnostics) - errors
     if args.format == "json":
@@ -382,20 +400,55 @@ def _coverage_report(args, reports) -> None:
         sys.stdout.write(text)
 
 
+# ------------------------------------------------------------------------ example
+def _example(args) -> int:
+    from .analysis import eligible_patient, near_misses
+
+    protocol = _load_rules(args.rules)
+    if protocol is None:
+        return EXIT_USAGE
+    if args.near_miss:
+        misses = near_misses(protocol.checked)
+        print(json.dumps([{"fails": cid, "patient": patient} for cid, patient in misses.items()], indent=2,
+                         ensure_ascii=False))
+        return EXIT_OK if all(p is not None for p in misses.values()) else EXIT_PROBLEMS
+    patient, core = eligible_patient(protocol.checked)
+    if patient is not None:
+        print(json.dumps(patient, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if core:
+        names = ", ".join(f"{c.kind} {c.id}" for c in core)
+        print(f"{args.rules}: no patient can be eligible: these criteria cannot all pass together: {names}",
+              file=sys.stderr)
+        for criterion in core:
+            print(f"  {criterion.id}: {' '.join(protocol.source.slice(criterion.expr.span).split())}", file=sys.stderr)
+    else:
+        print(f"{args.rules}: no eligible patient was found within the search budget "
+              "(nothing is proven either way)", file=sys.stderr)
+    return EXIT_PROBLEMS
+
+
 # ------------------------------------------------------------------------ eval
-def _eval(args) -> int:
+def _load_rules(name: str):
+    """The compiled protocol, or None after printing its errors."""
     from . import loads
 
-    rules_path = Path(args.rules)
+    rules_path = Path(name)
     if rules_path.is_dir():
-        raise _Usage(f"{args.rules} is a directory: give one .rules file")
+        raise _Usage(f"{name} is a directory: give one .rules file")
     text = _read_text(rules_path)
     try:
-        protocol = loads(text, args.rules)
+        return loads(text, name)
     except RulesError as problem:
         for d in problem.diagnostics:
             print(d.format(), file=sys.stderr)
-        print(f"{args.rules}: the rules file has errors; nothing was evaluated", file=sys.stderr)
+        print(f"{name}: the rules file has errors; nothing was evaluated", file=sys.stderr)
+        return None
+
+
+def _eval(args) -> int:
+    protocol = _load_rules(args.rules)
+    if protocol is None:
         return EXIT_USAGE
     patient_name = "<stdin>" if args.patient == "-" else args.patient
     if args.patient == "-":

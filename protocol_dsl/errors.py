@@ -41,3 +41,15 @@ CODES = {
     "W102": "file without criteria",
     "W103": "if without else in an exclusion",
 }
+CODES.update(
+    {
+        "E401": "no patient can satisfy the protocol",
+        "W201": "criterion can never be true",
+        "W202": "criterion can never be false",
+        "W203": "number outside the input's plausible range",
+        "W204": "redundant part of an and/or",
+        "W301": "input never used",
+        "W302": "definition never used",
+        "W303": "criterion without its original text (--strict)",
+    }
+)
