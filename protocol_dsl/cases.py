@@ -166,7 +166,7 @@ def _case(raw: Any, protocol: Protocol, where: str, line: int) -> Case:
     if status is not None and status not in _STATUSES:
         raise CaseFileError(f"{where}: status {status!r} is not one of {', '.join(_STATUSES)}")
     criteria = expect.get("criteria") or {}
-    ids = {c.node.id for c in protocol._criteria}
+    ids = {c.id for c in protocol.checked.criteria}
     if not isinstance(criteria, dict):
         raise CaseFileError(f"{where}: 'criteria' must map criterion ids to true, false or null")
     for cid, value in criteria.items():

@@ -393,8 +393,12 @@ def _is_literal(node) -> bool:
     return isinstance(node, ast.Number) or (isinstance(node, ast.Negate) and _is_literal(node.operand))
 
 
-def round_half_away(value: float, digits: float) -> Optional[float]:
+def round_half_away(value: float, digits: float = 0) -> Optional[float]:
     """Round half away from zero, on the decimals as written (2.5 -> 3, -2.5 -> -3)."""
+    if digits == 0:
+        # At 12 significant digits a half is exact in binary, so floor(x + 0.5) decides it.
+        whole = math.floor(units.round12(abs(value)) + 0.5)
+        return whole if value >= 0 else -whole
     if digits != int(digits):
         return None
     try:
@@ -403,6 +407,15 @@ def round_half_away(value: float, digits: float) -> Optional[float]:
     except (InvalidOperation, OverflowError, ValueError):
         return None
     return int(result) if digits <= 0 else float(result)
+
+
+def floor_decimal(value: float) -> int:
+    """floor on the decimals as written: floor(2.9999999999999996) is 3."""
+    return math.floor(units.round12(value))
+
+
+def ceil_decimal(value: float) -> int:
+    return math.ceil(units.round12(value))
 
 
 def _guarded(function: Callable[[float], float], allowed: Callable[[float], bool]) -> Callable[[float], Optional[float]]:
@@ -418,17 +431,12 @@ def _guarded(function: Callable[[float], float], allowed: Callable[[float], bool
     return apply
 
 
-def _whole(function):
-    # floor/ceil decide on the decimals as written: floor(2.9999999999999996) is 3.
-    return lambda value: function(units.round12(value))
-
-
 _UNARY = {
     "ln": _guarded(math.log, lambda v: v > 0),
     "log10": _guarded(math.log10, lambda v: v > 0),
     "exp": _guarded(math.exp, lambda v: True),
     "sqrt": _guarded(math.sqrt, lambda v: v >= 0),
     "abs": abs,
-    "floor": _whole(math.floor),
-    "ceil": _whole(math.ceil),
+    "floor": floor_decimal,
+    "ceil": ceil_decimal,
 }

@@ -24,26 +24,19 @@ class Status(str, enum.Enum):
         return self.value
 
 
-@attrs.frozen
-class _Criterion:
-    node: ast.Criterion
-    fn: Any
-    reads: frozenset[str]
-
-
 class Protocol:
     """A checked, compiled protocol: call `evaluate(patient)`."""
 
     def __init__(self, checked: Checked):
+        from .codegen import fast_functions
+
         self.checked = checked
         self.id = checked.header.id if checked.header else None
         self.title = checked.header.title if checked.header else None
         self.inputs: dict[str, InputInfo] = checked.inputs
         self.warnings = checked.warnings
-        compiler = Compiler(checked, traced=False)
-        self._criteria = [
-            _Criterion(c, compiler.compile(c.expr).fn, inputs_read(checked, c.expr)) for c in checked.criteria
-        ]
+        self._reads = [inputs_read(checked, c.expr) for c in checked.criteria]
+        self._prepare_fast, self._criteria_fast = fast_functions(checked)
         self._traced: Optional[dict[str, Any]] = None
 
     @property
@@ -52,33 +45,32 @@ class Protocol:
 
     def evaluate(self, data: Any) -> "Result":
         """Evaluate one patient (a mapping of input names to values); raises DataError."""
-        values, warnings = prepare(self.inputs, data)
-        results = {}
-        for criterion in self._criteria:
-            value = criterion.fn(values)
-            missing = sorted(n for n in criterion.reads if values[n] is None) if value is None else []
-            results[criterion.node.id] = CriterionResult(criterion.node, value, missing)
-        return Result(self, values, results, warnings)
+        values = self._prepare_fast(data)
+        warnings: list[str] = []
+        if values is None:  # units to convert, or something to refuse or warn about
+            values, warnings = prepare(self.inputs, data)
+        status, outcome = self._criteria_fast(values)
+        return Result(self, values, outcome, Status(status), warnings)
 
     def traced_functions(self) -> dict[str, Any]:
         """The criteria compiled with recorders, built on first use."""
         if self._traced is None:
             compiler = Compiler(self.checked, traced=True)
-            self._traced = {c.node.id: compiler.compile(c.node.expr).fn for c in self._criteria}
+            self._traced = {c.id: compiler.compile(c.expr).fn for c in self.checked.criteria}
         return self._traced
 
 
 class CriterionResult:
     """One criterion's outcome: `value` (True/False/None), `reason`, `missing`, `trace`."""
 
-    def __init__(self, node: ast.Criterion, value: Optional[bool], missing: list[str]):
+    def __init__(self, result: "Result", node: ast.Criterion, value: Optional[bool], missing: list[str]):
+        self._result = result
         self.node = node
         self.id = node.id
         self.kind = node.kind
         self.text = node.text
         self.value = value
         self.missing = missing
-        self._result: Optional[Result] = None
 
     @property
     def trace(self) -> Trace:
@@ -100,24 +92,35 @@ class CriterionResult:
 
 
 class Result:
-    """A patient's evaluation: status, criteria by id, missing inputs, warnings."""
+    """A patient's evaluation: status, criteria by id, missing inputs, warnings.
 
-    def __init__(self, protocol: Protocol, values: dict, criteria: dict[str, CriterionResult], warnings: list[str]):
+    The status and values are computed at once; everything else on first use.
+    """
+
+    def __init__(self, protocol: Protocol, values: dict, outcome: tuple, status: Status, warnings: list[str]):
         self.protocol = protocol
         self.values = values
-        self.criteria = criteria
+        self.status = status
         self.warnings = warnings
+        self._outcome = outcome
+        self._criteria: Optional[dict[str, CriterionResult]] = None
         self._traces: dict[str, Trace] = {}
-        passes = [c.passes for c in criteria.values()]
-        for criterion in criteria.values():
-            criterion._result = self
-        if False in passes:
-            self.status = Status.INELIGIBLE
-        elif None in passes:
-            self.status = Status.UNDETERMINED
-        else:
-            self.status = Status.ELIGIBLE
-        self.missing = sorted({name for c in criteria.values() for name in c.missing})
+
+    @property
+    def criteria(self) -> dict[str, CriterionResult]:
+        """Criterion results by id, in the file's order."""
+        if self._criteria is None:
+            values = self.values
+            self._criteria = {}
+            for node, value, reads in zip(self.protocol.checked.criteria, self._outcome, self.protocol._reads):
+                missing = sorted(n for n in reads if values[n] is None) if value is None else []
+                self._criteria[node.id] = CriterionResult(self, node, value, missing)
+        return self._criteria
+
+    @property
+    def missing(self) -> list[str]:
+        """Inputs without a value read by a criterion whose value is unknown, sorted."""
+        return sorted({name for c in self.criteria.values() for name in c.missing})
 
     def _trace(self, criterion_id: str) -> Trace:
         if criterion_id not in self._traces:
