@@ -85,8 +85,12 @@ class Analyzer:
         self.compiler = Compiler(checked, traced=False)
         self.budget = budget
         self.random = random.Random(seed)
-        self.cells = {name: self._cells(info) for name, info in checked.inputs.items()}
+        self._cells_of: dict[str, list] = {}
         self._fns: dict[int, Any] = {}
+
+    @property
+    def cells(self) -> "_Cells":
+        return _Cells(self)
 
     # ------------------------------------------------------------ cells
     def _thresholds(self, name: str) -> list[float]:
@@ -381,6 +385,25 @@ class Analyzer:
         if None in condition:
             out |= then | otherwise | {None}
         return frozenset(out)
+
+
+class _Cells:
+    """Each input's cells, computed on first use."""
+
+    def __init__(self, analyzer: Analyzer):
+        self.analyzer = analyzer
+
+    def __getitem__(self, name: str) -> list:
+        cache = self.analyzer._cells_of
+        if name not in cache:
+            cache[name] = self.analyzer._cells(self.analyzer.checked.inputs[name])
+        return cache[name]
+
+
+def bounded(checked: Checked, node) -> bool:
+    """Whether a number expression stays finite for every patient within the declared ranges."""
+    value = Analyzer(checked).evaluate(node, {})
+    return math.isfinite(value.lo) and math.isfinite(value.hi)
 
 
 def _interval_compare(op: str, a: Interval, b: Interval) -> tuple[bool, bool]:

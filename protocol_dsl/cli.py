@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -252,7 +253,7 @@ def _sarif(diagnostics) -> dict:
     rules = [
         {
             "id": code,
-            "name": "".join(word.capitalize() for word in summary.replace("/", " ").replace("(", " ").split()),
+            "name": "".join(word.capitalize() for word in re.findall(r"[A-Za-z0-9]+", summary)),
             "shortDescription": {"text": summary},
             "defaultConfiguration": {"level": "error" if code.startswith("E") else "warning"},
         }

@@ -61,6 +61,13 @@ def _clamp(value, low, high):
     return min(max(value, low), high)
 
 
+def _fin(value):
+    # inf - inf and nan - nan are nan: an overflow becomes unknown on the closures' path.
+    if value - value == 0:
+        return value
+    raise OverflowError("the result is too large")
+
+
 def _known(thunk):
     try:
         return thunk() is not None
@@ -94,6 +101,7 @@ class Generator:
             "_lt": _lt, "_le": _le, "_gt": _gt, "_ge": _ge, "_ne": _ne,
             "_round": _round, "_floor": floor_decimal, "_ceil": ceil_decimal, "_clamp": _clamp,
             "_known": _known,
+            "_fin": _fin,
             "_ERRORS": _ARITHMETIC_ERRORS,
         }
         slow = Compiler(self.checked, traced=False)
@@ -190,7 +198,7 @@ class Generator:
         if code.constant is not None:
             value = units.round12(code.constant * factor)
             return _Code(repr(value), exact=True, constant=value)
-        return _Code(f"({code.text} * {factor!r})")
+        return _Code(self.finite(node, f"({code.text} * {factor!r})"))
 
     def g_Number(self, node):
         return _Code(repr(node.value), exact=True, constant=node.value)
@@ -212,13 +220,19 @@ class Generator:
         constant = -inner.constant if inner.constant is not None else None
         return _Code(f"(-{inner.text})", exact=inner.exact, constant=constant)
 
+    def finite(self, node, text: str) -> str:
+        """`text`, checked for overflow unless the declared ranges keep it finite."""
+        from .analysis import bounded
+
+        return text if bounded(self.checked, node) else f"_fin({text})"
+
     def g_Arithmetic(self, node):
         if node.op in "+-":
             result = self.type_of(node)
             left, right = self.converted(node.left, result), self.converted(node.right, result)
         else:
             left, right = self.expr(node.left), self.expr(node.right)
-        return _Code(f"({left.text} {node.op} {right.text})")
+        return _Code(self.finite(node, f"({left.text} {node.op} {right.text})"))
 
     def g_As(self, node):
         source = self.type_of(node.operand)
@@ -226,7 +240,7 @@ class Generator:
         inner = self.expr(node.operand)
         if factor == 1.0:
             return inner
-        return _Code(f"({inner.text} * {factor!r})")
+        return _Code(self.finite(node.operand, f"({inner.text} * {factor!r})"))
 
     def g_Call(self, node):
         name = node.function
@@ -286,7 +300,7 @@ class Generator:
                 elif raw.constant is not None:
                     sides.append(_Code(repr(units.round12(raw.constant * factor)), exact=True))
                 else:
-                    sides.append(_Code(f"({text} * {factor!r})"))
+                    sides.append(_Code(self.finite(operand, f"({text} * {factor!r})")))
             left, right = sides
             if target is None or (left.exact and right.exact):
                 parts.append(f"({left.text} {_OPS[op]} {right.text})")

@@ -133,11 +133,7 @@ class Compiler:
             return Compiled(fn, exact=True, constant=value)
         inner = compiled.fn
 
-        def scaled(env):
-            value = inner(env)
-            return None if value is None else units.round12(value * factor)
-
-        return Compiled(scaled, exact=compiled.exact)
+        return Compiled(lambda env: _convert(inner(env), factor), exact=compiled.exact)
 
     # ------------------------------------------------------------------ leaves
     def compile_Number(self, node: ast.Number) -> Compiled:
@@ -171,23 +167,20 @@ class Compiler:
         else:
             left, right = self.compile(node.left), self.compile(node.right)
         lf, rf = left.fn, right.fn
-        if node.op == "+":
-            return Compiled(lambda env: None if (a := lf(env)) is None or (b := rf(env)) is None else a + b)
-        if node.op == "-":
-            return Compiled(lambda env: None if (a := lf(env)) is None or (b := rf(env)) is None else a - b)
-        if node.op == "*":
-            return Compiled(lambda env: None if (a := lf(env)) is None or (b := rf(env)) is None else a * b)
+        combine = _ARITHMETIC[node.op]
 
-        def divide(env):
-            a = lf(env)
-            if a is None:
+        def arithmetic(env):
+            # Both operands are evaluated, so that an explanation names every missing one.
+            a, b = lf(env), rf(env)
+            if a is None or b is None:
                 return None
-            b = rf(env)
-            if b is None or b == 0:
+            try:
+                result = combine(a, b)
+            except ZeroDivisionError:
                 return None  # division by zero is unknown, with its reason in the trace
-            return a / b
+            return result if math.isfinite(result) else None  # an overflow is unknown too
 
-        return Compiled(divide)
+        return Compiled(arithmetic)
 
     def compile_As(self, node: ast.As) -> Compiled:
         source = self.type_of(node.operand)
@@ -197,7 +190,7 @@ class Compiler:
         fn = inner.fn
         if factor == 1.0:
             return Compiled(fn, exact=inner.exact)
-        return Compiled(lambda env: None if (v := fn(env)) is None else units.round12(v * factor), exact=inner.exact)
+        return Compiled(lambda env: _convert(fn(env), factor), exact=inner.exact)
 
     def compile_Call(self, node: ast.Call) -> Compiled:
         name = node.function
@@ -255,11 +248,8 @@ class Compiler:
             lf, rf = left.fn, right.fn
 
             def single(env):
-                a = lf(env)
-                if a is None:
-                    return None
-                b = rf(env)
-                return None if b is None else test(a, b)
+                a, b = lf(env), rf(env)
+                return None if a is None or b is None else test(a, b)
 
             return Compiled(single)
 
@@ -283,9 +273,11 @@ class Compiler:
             previous = fns[0](env)
             for (left_factor, test, right_factor), fn in zip(steps, fns[1:]):
                 current = fn(env)
-                if previous is None or current is None:
+                a = None if previous is None else _scale(previous, left_factor)
+                b = None if current is None else _scale(current, right_factor)
+                if a is None or b is None:
                     unknown = True
-                elif not test(_scale(previous, left_factor), _scale(current, right_factor)):
+                elif not test(a, b):
                     return False
                 previous = current
             return None if unknown else True
@@ -381,12 +373,23 @@ class Compiler:
         return Compiled(conditional, exact=then.exact and otherwise.exact)
 
 
+_ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+
+
 def _constant(value) -> Fn:
     return lambda env: value
 
 
 def _scale(value: float, factor: float) -> float:
-    return value if factor == 1.0 else units.round12(value * factor)
+    return value if factor == 1.0 else _convert(value, factor)
+
+
+def _convert(value: Optional[float], factor: float) -> Optional[float]:
+    """A value brought into another unit, read at 12 digits; unknown if it overflows."""
+    if value is None:
+        return None
+    value = value * factor
+    return units.round12(value) if math.isfinite(value) else None
 
 
 def _is_literal(node) -> bool:

@@ -200,7 +200,7 @@ class Reasons:
 
     # values
     def show(self, trace: Trace) -> str:
-        """An operand with its observed value: `INR 1.2`, `40 %`, `1.5 * ULN = 1.8 mg/dL`."""
+        """An operand with its observed value: `INR 1.2`, `40 %`, `1.5 * ULN (1.8 mg/dL)`."""
         node, value = trace.node, trace.value
         if value is None:
             return self.unknown(trace)
@@ -211,7 +211,7 @@ class Reasons:
         shown = self.value(value, trace.unit)
         if isinstance(node, ast.Name):
             return f"{node.name} {shown}"
-        return f"{_text(self.source, node)} = {shown}"
+        return f"{_text(self.source, node)} ({shown})"
 
     @staticmethod
     def value(value: Any, unit: str = "") -> str:
@@ -234,10 +234,25 @@ class Reasons:
             names = sorted(set(missing))
             verb = "is" if len(names) == 1 else "are"
             causes.append(f"{', '.join(names)} {verb} missing")
-        causes.extend(f"{text} is undefined" for text in dict.fromkeys(undefined))
+        causes.extend(dict.fromkeys(undefined))
         if isinstance(node, ast.Name):  # a definition: say which one, then why
-            return f"{node.name} is unknown ({'; '.join(causes)})" if causes else f"{node.name} is undefined"
+            return f"{node.name} is unknown: {'; '.join(causes)}" if causes else f"{node.name} is undefined"
         return " and ".join(causes) if causes else f"{_text(self.source, node)} is undefined"
+
+    def undefined(self, trace: Trace) -> str:
+        """Why an operation on known values has no value."""
+        node, text = trace.node, _text(self.source, trace.node)
+        if isinstance(node, ast.Arithmetic) and node.op == "/" and trace.children[-1].value == 0:
+            return f"{text} is undefined (division by zero)"
+        if isinstance(node, ast.Call) and node.function in ("ln", "log10"):
+            return f"{text} is undefined (the logarithm of a number <= 0)"
+        if isinstance(node, ast.Call) and node.function == "sqrt":
+            return f"{text} is undefined (the square root of a negative number)"
+        if isinstance(node, ast.Call) and node.function == "clamp":
+            return f"{text} is undefined (its lower bound is above its upper bound)"
+        if isinstance(node, (ast.Arithmetic, ast.As)) or (isinstance(node, ast.Call) and node.function == "exp"):
+            return f"{text} is too large to compute"
+        return f"{text} is undefined"
 
     def _collect_unknown(self, trace: Trace, missing: list[str], undefined: list[str]) -> None:
         node = trace.node
@@ -246,7 +261,7 @@ class Reasons:
             return
         unknown = [child for child in trace.children if child.value is None]
         if not unknown and not isinstance(node, (ast.If, ast.Name)):
-            undefined.append(_text(self.source, node))  # known operands, unknown result: a domain error
+            undefined.append(self.undefined(trace))  # known operands, unknown result
         for child in unknown:
             self._collect_unknown(child, missing, undefined)
 

@@ -194,7 +194,8 @@ def _syntax_diagnostic(
         span = Span(offset, offset + 1)
     else:
         token = error.token
-        offset = len(text) if token.type == "$END" else token.start_pos
+        # At the end of the text, point just after its last character, not at a blank line below.
+        offset = len(text.rstrip()) if token.type == "$END" else token.start_pos
         expected = set(error.expected) if isinstance(error, lark.exceptions.UnexpectedToken) else set()
         previous = _previous_text(text, offset)
         if shift and len(text[:offset].rstrip()) <= shift:

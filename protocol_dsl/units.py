@@ -330,13 +330,18 @@ def _pint_factor(src: tuple, dst: tuple, molar_mass: float | None) -> float | No
 
 
 def conversion_factor(src: Unit, dst: Unit, molar_mass: float | None = None) -> float | None:
-    """f such that value_in_dst = value_in_src * f (12 significant digits); None if incompatible."""
+    """f such that value_in_dst = value_in_src * f; None if incompatible.
+
+    The factor keeps 15 significant digits: enough that 7 days are exactly 1 week once
+    the converted value is read at 12 digits, and clean of pint's last-bit noise
+    (1 year is exactly 12 months).
+    """
     if molar_mass is not None and not (math.isfinite(molar_mass) and molar_mass > 0):
         raise UnitError(f"molar mass must be a positive number, not {molar_mass!r}")
     if src._factors == dst._factors:  # same pint part ('%' and '', '10^9/L' and '/L'): no pint
-        return round12(src._scale / dst._scale)
+        return _round15(src._scale / dst._scale)
     factor = _pint_factor(src._factors, dst._factors, molar_mass)
-    return None if factor is None else round12(src._scale * factor / dst._scale)
+    return None if factor is None else _round15(src._scale * factor / dst._scale)
 
 
 def compatible(a: Unit, b: Unit, molar_mass: float | None = None) -> bool:
@@ -389,6 +394,10 @@ def power(a: Unit, exponent: float) -> Unit:
         shown = f"{exponent:.12f}".rstrip("0")
     shown = shown.removesuffix(".0")
     return _compose(f"{_operand(a.text, powered=True)}^{shown}")
+
+
+def _round15(x: float) -> float:
+    return float(f"{x:.15g}")
 
 
 def round12(x: float) -> float:

@@ -120,7 +120,7 @@ def test_reasons_for_the_examples(seed):
     result = seed.evaluate(data)
     assert result.missing == ["PTA", "creatinine", "dialysis"]
     assert result.criteria["I7"].reason == "INR 1.3 < 1.5 and PTA is missing"
-    assert result.criteria["I8"].reason == "meld is unknown (creatinine, dialysis are missing)"
+    assert result.criteria["I8"].reason == "meld is unknown: creatinine, dialysis are missing"
 
 
 def test_a_man_is_never_excluded_for_pregnancy(seed):

@@ -75,7 +75,8 @@ CONVERSIONS = [
 def test_conversion_factor(src, dst, factor):
     source = parse_unit(src) if src else DIMENSIONLESS
     target = parse_unit(dst) if dst else DIMENSIONLESS
-    assert conversion_factor(source, target) == factor
+    # Factors keep 15 significant digits; the table is written to 12.
+    assert round12(conversion_factor(source, target)) == factor
     assert compatible(source, target) and compatible(target, source)
 
 
@@ -206,7 +207,14 @@ def test_multiply_and_divide(operation, a, b, text, target, factor):
     unit_of = lambda t: parse_unit(t) if t else DIMENSIONLESS  # noqa: E731
     result = operation(unit_of(a), unit_of(b))
     assert result.text == text
-    assert conversion_factor(result, unit_of(target)) == round12(factor)
+    assert round12(conversion_factor(result, unit_of(target))) == round12(factor)
+
+
+def test_factors_keep_enough_digits_for_exact_conversions():
+    # 7 days are exactly 1 week, and 180 min exactly 3 h, once read at 12 digits.
+    assert round12(7 * conversion_factor(parse_unit("d"), parse_unit("weeks"))) == 1.0
+    assert round12(180 * conversion_factor(parse_unit("min"), parse_unit("h"))) == 3.0
+    assert conversion_factor(parse_unit("years"), parse_unit("months")) == 12.0
 
 
 @pytest.mark.parametrize("a, exponent, text", [
