@@ -19,33 +19,13 @@ from typing import Any, Callable
 
 from . import ast, units
 from .checker import Bool, Cat, Checked, Num, conversion, inputs_read
-from .compiler import Compiler, _close, ceil_decimal, floor_decimal, round_half_away
+from .compiler import TOLERANT, Compiler, _close, ceil_decimal, floor_decimal, round_half_away
 
 _OPS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "=": "==", "!=": "!="}
 _ARITHMETIC_ERRORS = (TypeError, ValueError, ZeroDivisionError, OverflowError)
 
 
-def _lt(a, b):
-    return a < b and not _close(a, b)
-
-
-def _le(a, b):
-    return a <= b or _close(a, b)
-
-
-def _gt(a, b):
-    return a > b and not _close(a, b)
-
-
-def _ge(a, b):
-    return a >= b or _close(a, b)
-
-
-def _ne(a, b):
-    return not _close(a, b)
-
-
-_TOLERANT = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge", "=": "_close", "!=": "_ne"}
+_TOLERANT = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge", "=": "_eq", "!=": "_ne"}
 
 
 def _round(value, digits=0):
@@ -76,12 +56,36 @@ def _known(thunk):
 
 
 class _Code:
-    """Python source for one expression, and whether its numbers are as written."""
+    """Python source for one expression, and its value when it is a constant."""
 
-    __slots__ = ("text", "exact", "constant")
+    __slots__ = ("text", "constant")
 
-    def __init__(self, text: str, exact: bool = False, constant: Any = None):
-        self.text, self.exact, self.constant = text, exact, constant
+    def __init__(self, text: str, constant: Any = None):
+        self.text, self.constant = text, constant
+
+
+_MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
+
+
+def _against_constant(text: str, op: str, constant: float) -> str:
+    """`text OP constant` read at 12 significant digits, as one plain comparison.
+
+    Within 1e-12 of the constant counts as equal (compiler._close), so the band is
+    folded into the constant: `x >= 1.5` becomes `x >= 1.4999999999985`.
+    """
+    band = abs(constant) * 1e-12
+    low, high = constant - band, constant + band
+    if op == ">=":
+        return f"({text} >= {low!r})"
+    if op == ">":
+        return f"({text} > {high!r})"
+    if op == "<=":
+        return f"({text} <= {high!r})"
+    if op == "<":
+        return f"({text} < {low!r})"
+    if op == "=":
+        return f"({low!r} <= {text} <= {high!r})"
+    return f"(not ({low!r} <= {text} <= {high!r}))"
 
 
 class Generator:
@@ -98,7 +102,7 @@ class Generator:
         namespace: dict[str, Any] = {
             "math": math,
             "_close": _close,
-            "_lt": _lt, "_le": _le, "_gt": _gt, "_ge": _ge, "_ne": _ne,
+            **{name: TOLERANT[op] for op, name in _TOLERANT.items()},
             "_round": _round, "_floor": floor_decimal, "_ceil": ceil_decimal, "_clamp": _clamp,
             "_known": _known,
             "_fin": _fin,
@@ -196,29 +200,29 @@ class Generator:
         if factor == 1.0:
             return code
         if code.constant is not None:
-            value = units.round12(code.constant * factor)
-            return _Code(repr(value), exact=True, constant=value)
+            value = code.constant * factor
+            return _Code(repr(value), constant=value)
         return _Code(self.finite(node, f"({code.text} * {factor!r})"))
 
     def g_Number(self, node):
-        return _Code(repr(node.value), exact=True, constant=node.value)
+        return _Code(repr(node.value), constant=node.value)
 
     def g_String(self, node):
-        return _Code(repr(node.value), exact=True)
+        return _Code(repr(node.value))
 
     def g_Boolean(self, node):
-        return _Code(repr(node.value), exact=True)
+        return _Code(repr(node.value))
 
     def g_Name(self, node):
         if node.name in self.checked.inputs:
-            return _Code(f"i_{node.name}", exact=True)
+            return _Code(f"i_{node.name}")
         inner = self.expr(self.checked.definitions[node.name].expr)
-        return _Code(f"({inner.text})", exact=inner.exact, constant=inner.constant)
+        return _Code(f"({inner.text})", constant=inner.constant)
 
     def g_Negate(self, node):
         inner = self.expr(node.operand)
         constant = -inner.constant if inner.constant is not None else None
-        return _Code(f"(-{inner.text})", exact=inner.exact, constant=constant)
+        return _Code(f"(-{inner.text})", constant=constant)
 
     def finite(self, node, text: str) -> str:
         """`text`, checked for overflow unless the declared ranges keep it finite."""
@@ -255,17 +259,16 @@ class Generator:
         else:
             args = [self.expr(a) for a in node.args]
         texts = ", ".join(a.text for a in args)
-        exact = all(a.exact for a in args)
         if name in ("min", "max"):
-            return _Code(f"{name}({texts})", exact=exact)
+            return _Code(f"{name}({texts})")
         if name == "clamp":
-            return _Code(f"_clamp({texts})", exact=exact)
+            return _Code(f"_clamp({texts})")
         if name == "round":
-            return _Code(f"_round({texts})", exact=True)
+            return _Code(f"_round({texts})")
         if name in ("floor", "ceil"):
-            return _Code(f"_{name}({texts})", exact=True)
+            return _Code(f"_{name}({texts})")
         if name == "abs":
-            return _Code(f"abs({texts})", exact=exact)
+            return _Code(f"abs({texts})")
         function = {"ln": "math.log", "log10": "math.log10", "exp": "math.exp", "sqrt": "math.sqrt"}[name]
         return _Code(f"{function}({texts})")
 
@@ -296,14 +299,18 @@ class Generator:
                 text = later_use[position] if position == index else first_use[position]
                 factor = conversion(self.type_of(operand), target) if target is not None else 1.0
                 if factor == 1.0:
-                    sides.append(_Code(text, exact=raw.exact))
+                    sides.append(_Code(text, constant=raw.constant))
                 elif raw.constant is not None:
-                    sides.append(_Code(repr(units.round12(raw.constant * factor)), exact=True))
+                    sides.append(_Code(repr(raw.constant * factor), constant=raw.constant * factor))
                 else:
                     sides.append(_Code(self.finite(operand, f"({text} * {factor!r})")))
             left, right = sides
-            if target is None or (left.exact and right.exact):
+            if target is None:
                 parts.append(f"({left.text} {_OPS[op]} {right.text})")
+            elif right.constant is not None:
+                parts.append(_against_constant(left.text, op, right.constant))
+            elif left.constant is not None:
+                parts.append(_against_constant(right.text, _MIRROR[op], left.constant))
             else:
                 parts.append(f"{_TOLERANT[op]}({left.text}, {right.text})")
         return _Code("(" + " and ".join(parts) + ")")
@@ -332,8 +339,8 @@ class Generator:
             then, otherwise = self.converted(node.then, result), self.converted(node.otherwise, result)
         else:
             then = self.expr(node.then)
-            otherwise = self.expr(node.otherwise) if node.otherwise is not None else _Code("True", exact=True)
-        return _Code(f"({then.text} if {condition} else {otherwise.text})", exact=then.exact and otherwise.exact)
+            otherwise = self.expr(node.otherwise) if node.otherwise is not None else _Code("True")
+        return _Code(f"({then.text} if {condition} else {otherwise.text})")
 
 
 def fast_functions(checked: Checked) -> tuple[Callable, Callable]:

@@ -23,8 +23,10 @@ from .checker import Checked, Num, conversion
 
 Fn = Callable[[Any], Any]
 
-# Two numbers this close are equal: boundaries are decided on the decimals a person
-# reads, not on binary floating-point noise (1.5 * 1.2 is 1.7999999999999998).
+# Numbers are carried at full float precision and every decision reads them at about
+# 12 significant digits: two numbers this close are equal. So boundaries are decided
+# on the decimals a person reads, not on binary noise (1.5 * 1.2 is 1.7999999999999998;
+# 10 mg/dL of bilirubin in umol/L and back is 9.999999999999998 mg/dL).
 _RELATIVE = 1e-12
 
 
@@ -32,18 +34,31 @@ def _close(a: float, b: float) -> bool:
     return a == b or abs(a - b) <= _RELATIVE * max(abs(a), abs(b))
 
 
+def _lt(a: float, b: float) -> bool:
+    return a < b and not _close(a, b)
+
+
+def _le(a: float, b: float) -> bool:
+    return a <= b or _close(a, b)
+
+
+def _gt(a: float, b: float) -> bool:
+    return a > b and not _close(a, b)
+
+
+def _ge(a: float, b: float) -> bool:
+    return a >= b or _close(a, b)
+
+
+def _ne(a: float, b: float) -> bool:
+    return not _close(a, b)
+
+
+TOLERANT = {"<": _lt, "<=": _le, ">": _gt, ">=": _ge, "=": _close, "!=": _ne}
+
+
 def _tolerant(op: str) -> Callable[[float, float], bool]:
-    if op == "<":
-        return lambda a, b: a < b and not _close(a, b)
-    if op == "<=":
-        return lambda a, b: a <= b or _close(a, b)
-    if op == ">":
-        return lambda a, b: a > b and not _close(a, b)
-    if op == ">=":
-        return lambda a, b: a >= b or _close(a, b)
-    if op == "=":
-        return _close
-    return lambda a, b: not _close(a, b)
+    return TOLERANT[op]
 
 
 _EXACT = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq, "!=": operator.ne}
@@ -75,7 +90,6 @@ class Compiled:
     """A compiled expression: its function, and facts used while compiling its parents."""
 
     fn: Fn
-    exact: bool = False  # its numbers are as written (input values, literals, rounded results)
     constant: Any = VARIES  # a literal's value, folded into its parent
 
 
@@ -128,37 +142,36 @@ class Compiler:
         if factor == 1.0:
             return compiled
         if compiled.constant is not VARIES:
-            value = units.round12(compiled.constant * factor)
+            value = compiled.constant * factor
             fn = self.record(node, _constant(value)) if self.traced else _constant(value)
-            return Compiled(fn, exact=True, constant=value)
+            return Compiled(fn, constant=value)
         inner = compiled.fn
-
-        return Compiled(lambda env: _convert(inner(env), factor), exact=compiled.exact)
+        return Compiled(lambda env: _convert(inner(env), factor))
 
     # ------------------------------------------------------------------ leaves
     def compile_Number(self, node: ast.Number) -> Compiled:
         value = node.value
-        return Compiled(_constant(value), exact=True, constant=value)
+        return Compiled(_constant(value), constant=value)
 
     def compile_String(self, node: ast.String) -> Compiled:
-        return Compiled(_constant(node.value), exact=True, constant=node.value)
+        return Compiled(_constant(node.value), constant=node.value)
 
     def compile_Boolean(self, node: ast.Boolean) -> Compiled:
-        return Compiled(_constant(node.value), exact=True, constant=node.value)
+        return Compiled(_constant(node.value), constant=node.value)
 
     def compile_Name(self, node: ast.Name) -> Compiled:
         if node.name in self.inputs:
-            return Compiled(operator.itemgetter(node.name), exact=True)
+            return Compiled(operator.itemgetter(node.name))
         compiled = self.definition(node.name)
-        return Compiled(compiled.fn, exact=compiled.exact)
+        return Compiled(compiled.fn)
 
     # ------------------------------------------------------------------ numbers
     def compile_Negate(self, node: ast.Negate) -> Compiled:
         inner = self.compile(node.operand)
         if inner.constant is not VARIES:
-            return Compiled(_constant(-inner.constant), exact=True, constant=-inner.constant)
+            return Compiled(_constant(-inner.constant), constant=-inner.constant)
         fn = inner.fn
-        return Compiled(lambda env: None if (v := fn(env)) is None else -v, exact=inner.exact)
+        return Compiled(lambda env: None if (v := fn(env)) is None else -v)
 
     def compile_Arithmetic(self, node: ast.Arithmetic) -> Compiled:
         result = self.type_of(node)
@@ -189,8 +202,8 @@ class Compiler:
         inner = self.compile(node.operand)
         fn = inner.fn
         if factor == 1.0:
-            return Compiled(fn, exact=inner.exact)
-        return Compiled(lambda env: _convert(fn(env), factor), exact=inner.exact)
+            return Compiled(fn)
+        return Compiled(lambda env: _convert(fn(env), factor))
 
     def compile_Call(self, node: ast.Call) -> Compiled:
         name = node.function
@@ -203,7 +216,6 @@ class Compiler:
         else:
             args = [self.compile(a) for a in node.args]
         fns = [a.fn for a in args]
-        exact = all(a.exact for a in args)
         if name in ("min", "max"):
             pick = min if name == "min" else max
 
@@ -211,7 +223,7 @@ class Compiler:
                 values = [f(env) for f in fns]
                 return None if None in values else pick(values)
 
-            return Compiled(extreme, exact=exact)
+            return Compiled(extreme)
         if name == "clamp":
             x, low, high = fns
 
@@ -221,7 +233,7 @@ class Compiler:
                     return None
                 return min(max(v, lo), hi)
 
-            return Compiled(clamp, exact=exact)
+            return Compiled(clamp)
         if name == "round":
             x = fns[0]
             digits = fns[1] if len(fns) == 2 else _constant(0)
@@ -230,10 +242,10 @@ class Compiler:
                 v, d = x(env), digits(env)
                 return None if v is None or d is None else round_half_away(v, d)
 
-            return Compiled(rounded, exact=True)
+            return Compiled(rounded)
         x = fns[0]
         function = _UNARY[name]
-        return Compiled(lambda env: None if (v := x(env)) is None else function(v), exact=name in ("abs", "floor", "ceil") and exact)
+        return Compiled(lambda env: None if (v := x(env)) is None else function(v))
 
     # ------------------------------------------------------------------ logic
     def compile_Compare(self, node: ast.Compare) -> Compiled:
@@ -244,7 +256,7 @@ class Compiler:
                 left, right = self.compile(left_node), self.compile(right_node)
             else:
                 left, right = self.converted(left_node, target), self.converted(right_node, target)
-            test = _EXACT[node.ops[0]] if left.exact and right.exact else _tolerant(node.ops[0])
+            test = _EXACT[node.ops[0]] if target is None else _tolerant(node.ops[0])
             lf, rf = left.fn, right.fn
 
             def single(env):
@@ -265,8 +277,7 @@ class Compiler:
             if target is not None:
                 left_factor = conversion(self.type_of(left_node), target)
                 right_factor = conversion(self.type_of(right_node), target)
-            exact = operands[index].exact and operands[index + 1].exact
-            steps.append((left_factor, _EXACT[op] if exact else _tolerant(op), right_factor))
+            steps.append((left_factor, _EXACT[op] if target is None else _tolerant(op), right_factor))
 
         def chain(env):
             unknown = False
@@ -288,7 +299,7 @@ class Compiler:
         """The unit two numbers are compared in (None for non-numbers).
 
         A literal is converted into the other side's unit, so that a patient's value
-        is compared exactly as it was given.
+        is compared as it was given.
         """
         left_t, right_t = self.type_of(left_node), self.type_of(right_node)
         if not (isinstance(left_t, Num) and isinstance(right_t, Num)):
@@ -370,7 +381,7 @@ class Compiler:
             same = _close(a, b) if numeric else a == b
             return a if same else None
 
-        return Compiled(conditional, exact=then.exact and otherwise.exact)
+        return Compiled(conditional)
 
 
 _ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
@@ -385,11 +396,11 @@ def _scale(value: float, factor: float) -> float:
 
 
 def _convert(value: Optional[float], factor: float) -> Optional[float]:
-    """A value brought into another unit, read at 12 digits; unknown if it overflows."""
+    """A value brought into another unit; unknown if it overflows."""
     if value is None:
         return None
     value = value * factor
-    return units.round12(value) if math.isfinite(value) else None
+    return value if math.isfinite(value) else None
 
 
 def _is_literal(node) -> bool:

@@ -122,7 +122,10 @@ def _number(t: Num, raw: Any) -> float:
         if factor is None:
             target = t.unit.text or "a plain number"
             raise ValueError(f"{format_number(number)} {unit_text} cannot be converted to {target}")
-        return units.round12(number * factor)
+        converted = number * factor
+        if not math.isfinite(converted):
+            raise ValueError(f"{format_number(number)} {unit_text} is too large")
+        return converted
     return _finite(raw, wanted)
 
 

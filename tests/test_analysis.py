@@ -56,7 +56,7 @@ DEEP = {
         [
             ("E401", 2, 11, "no patient can satisfy this protocol: inclusion I1 cannot hold"),
             ("W201", 2, 19, "inclusion I1 can never be true: no patient can be eligible"),
-            ("W203", 2, 25, "171 mg/dL (2924.77679334 umol/L) is outside the plausible range of 'TB' "
+            ("W203", 2, 25, "171 mg/dL (2924.77679335 umol/L) is outside the plausible range of 'TB' "
                             "(0..1500 umol/L): did you mean 171 umol/L?"),
         ],
     ),

@@ -121,9 +121,9 @@ CASES = {
     ),
     "syntax: value expected": (
         "input a: number\ninclusion I1: a >= ",
-        "f.rules:2:20: error[E001]: expected a value after '>=', but the text ends\n"
+        "f.rules:2:19: error[E001]: expected a value after '>=', but the text ends\n"
         "inclusion I1: a >= \n"
-        "                   ^",
+        "                  ^",
     ),
     "syntax: keyword where a value belongs": (
         "input a: number\ninclusion I1: a >\ninclusion I2: a < 1",
