@@ -269,8 +269,11 @@ class _Checker:
             return InputInfo(node.name, Cat(tuple(values), node.name), label=label_text, span=node.name_span)
 
         unit = units.DIMENSIONLESS
+        failed = False  # the input's own declaration has an error: its uses raise no more
         if node.type.unit is not None:
-            unit = self.resolve_unit(node.type.unit, node.type.unit_span) or units.DIMENSIONLESS
+            resolved = self.resolve_unit(node.type.unit, node.type.unit_span)
+            failed = resolved is None
+            unit = resolved or units.DIMENSIONLESS
         molar_mass = None
         mass = node.attribute(ast.MolarMass)
         if mass is not None:
@@ -278,8 +281,13 @@ class _Checker:
             given = self.resolve_unit(mass.amount.unit, mass.amount.unit_span) if mass.amount.unit else None
             factor = units.conversion_factor(given, grams_per_mole) if given else None
             if factor is None:
-                self.error("E302", "a molar mass needs a unit of mass per amount of substance, such as g/mol", mass.span)
+                failed = True
+                if given is not None or not mass.amount.unit:
+                    self.error(
+                        "E302", "a molar mass needs a unit of mass per amount of substance, such as g/mol", mass.span
+                    )
             elif mass.amount.value <= 0:
+                failed = True
                 self.error("E302", "a molar mass must be greater than zero", mass.span)
             else:
                 molar_mass = mass.amount.value * factor
@@ -296,7 +304,8 @@ class _Checker:
                 )
             else:
                 bounds = (low, high)
-        return InputInfo(node.name, Num(unit, molar_mass=molar_mass), bounds, label_text, node.name_span)
+        t = Err() if failed else Num(unit, molar_mass=molar_mass)
+        return InputInfo(node.name, t, bounds, label_text, node.name_span)
 
     def resolve_unit(self, text: str, span: Span) -> Optional[units.Unit]:
         try:
@@ -340,7 +349,7 @@ class _Checker:
         self.error(
             "E002",
             f"this nests more than {MAX_DEPTH} levels deep, counting the definitions it uses: "
-            "simplify it or split it differently",
+            "no criterion needs that, so write it more simply",
             span,
         )
 
@@ -580,7 +589,7 @@ class _Checker:
 
     def visit_If(self, node: ast.If, want_bool: bool) -> Type:
         condition = self.expect_bool(node.condition, "'if'")
-        then = self.visit(node.then, want_bool=want_bool)
+        then = self.visit(node.then, want_bool=want_bool or node.otherwise is None)
         if node.otherwise is None:
             if isinstance(then, (Bool, Err)):
                 return Err() if isinstance(condition, Err) else then
@@ -623,14 +632,17 @@ class _Checker:
                     bare_node.span,
                 )
             return other
-        molar_mass = left.molar_mass or right.molar_mass
+        if left.molar_mass is None or right.molar_mass is None or left.molar_mass == right.molar_mass:
+            molar_mass = left.molar_mass or right.molar_mass
+        else:  # two substances: no mass <-> amount conversion between them
+            molar_mass = None
         if units.conversion_factor(right.unit, left.unit, molar_mass) is None:
             return self.error(
                 "E202",
                 f"{describe(right)} cannot be compared or combined with {describe(left)}: the dimensions differ",
                 right_node.span,
             )
-        return Num(left.unit, molar_mass=left.molar_mass if left.molar_mass == right.molar_mass else None)
+        return Num(left.unit, molar_mass=molar_mass)
 
 
 def _did_you_mean(name: str, candidates: list[str]) -> str:

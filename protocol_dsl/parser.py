@@ -109,10 +109,7 @@ def _transform(source: Source, tree) -> ast.RulesFile:
         raise
     too_deep = _too_deep(result)
     if too_deep is not None:
-        message = (
-            f"this expression nests more than {MAX_DEPTH} levels deep: "
-            "split it into definitions (`define NAME = ...`)"
-        )
+        message = f"this expression nests more than {MAX_DEPTH} levels deep: no criterion needs that, so write it more simply"
         raise RulesError([Diagnostic("error", "E002", message, source, too_deep.span)])
     return result
 
@@ -356,6 +353,13 @@ class _ToAst(Transformer_NonRecursive):
 
     def number(self, meta, children):
         token, unit = children
+        if unit is not None and "\n" in self.source.text[token.end_pos : unit[1].start]:
+            word = self.source.slice(unit[1])
+            raise _BadSyntax(
+                f"'{word}' is on a new line, so it is not the unit of {token.value}: "
+                "a statement begins with input, define, inclusion or exclusion",
+                unit[1],
+            )
         if unit is None:
             return ast.Number(text=token.value, span=_span(meta))
         return ast.Number(text=token.value, unit=unit[0], unit_span=unit[1], span=_span(meta))

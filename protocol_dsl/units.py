@@ -212,6 +212,10 @@ class _Parser:
         elif value == "%":
             scale, dims = 0.01, {}
             self.named = True
+        elif kind == "annotation" and value.replace("_", "").replace(" ", "") == "{1.73m2}":
+            # UCUM's eGFR spelling 'mL/min/{1.73_m2}' means per 1.73 m2 of body surface.
+            scale, dims = _Parser("1.73m2").product()
+            self.named = True
         elif kind == "annotation":  # UCUM '{copies}': a label, worth 1
             scale, dims = 1.0, {}
             self.named = True

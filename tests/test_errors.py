@@ -169,7 +169,7 @@ def test_nesting_too_deep_is_an_error_not_a_crash():
         protocol_dsl.loads(chain + "inclusion I1: d399 > 1", "f.rules")
     assert [(d.code, d.line) for d in raised.value.diagnostics] == [("E002", 77)]
     assert raised.value.diagnostics[0].message == (
-        "this nests more than 150 levels deep, counting the definitions it uses: simplify it or split it differently"
+        "this nests more than 150 levels deep, counting the definitions it uses: no criterion needs that, so write it more simply"
     )
 
 
