@@ -84,6 +84,26 @@ def _build_parser() -> argparse.ArgumentParser:
     example.add_argument("rules", metavar="RULES", help="the .rules file")
     example.add_argument("--near-miss", action="store_true", help="patients failing exactly one criterion each")
 
+    screen = commands.add_parser(
+        "screen",
+        help="screen a whole cohort (CSV, JSON Lines or Parquet) in bulk",
+        description="Screen every patient of a cohort: one row per patient, a column per input "
+        "(a header 'TB [mg/dL]' gives the input TB in mg/dL). Prints the attrition table; with -o writes "
+        "one row per patient (status, each criterion, missing inputs) as Parquet or CSV. Rows with invalid "
+        "values are reported with their row number, counted and written to the rejects file, never dropped. "
+        "Exit 0 when screened, 1 with --fail-on-rejects and rejected rows, 2 on usage errors, an unreadable "
+        "cohort or a rules file with errors.",
+    )
+    screen.add_argument("rules", metavar="RULES", help="the .rules file")
+    screen.add_argument("cohort", metavar="COHORT", help="the cohort: .csv, .jsonl or .parquet")
+    screen.add_argument("-o", "--output", metavar="OUT", help="per-patient results (.parquet or .csv)")
+    screen.add_argument("--rejects", metavar="FILE", help="rejected rows (CSV; default: OUT with .rejects.csv)")
+    screen.add_argument("--summary", metavar="FILE", help="the attrition summary as JSON (default: OUT with .summary.json)")
+    screen.add_argument("--unit", action="append", default=[], metavar="INPUT=UNIT", help="the unit of an input's column")
+    screen.add_argument("--id", metavar="COLUMN", help="a patient id column copied to the results")
+    screen.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="SQL engine (default duckdb)")
+    screen.add_argument("--fail-on-rejects", action="store_true", help="exit 1 when any row was rejected")
+
     evaluate = commands.add_parser(
         "eval",
         help="evaluate one patient against a rules file",
@@ -124,6 +144,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _test(args)
         if args.command == "example":
             return _example(args)
+        if args.command == "screen":
+            return _screen(args)
         return _eval(args)
     except _Usage as problem:
         print(f"protocol-dsl: error: {problem}", file=sys.stderr)
@@ -427,6 +449,52 @@ def _example(args) -> int:
         print(f"{args.rules}: no eligible patient was found within the search budget "
               "(nothing is proven either way)", file=sys.stderr)
     return EXIT_PROBLEMS
+
+
+# ------------------------------------------------------------------------ screen
+def _screen(args) -> int:
+    from .screen import ScreenError, screen
+
+    protocol = _load_rules(args.rules)
+    if protocol is None:
+        return EXIT_USAGE
+    units_by_input = {}
+    for item in args.unit:
+        name, sep, unit = item.partition("=")
+        if not sep or not name or not unit:
+            raise _Usage(f"--unit {item}: write INPUT=UNIT, for example TB=mg/dL")
+        units_by_input[name.strip()] = unit.strip()
+    output = Path(args.output) if args.output else None
+    if output is not None and output.suffix.lower() not in (".parquet", ".pq", ".csv"):
+        raise _Usage(f"-o {args.output}: the results are written as .parquet or .csv")
+    try:
+        result = screen(protocol, args.cohort, engine=args.engine, units_by_input=units_by_input,
+                        id_column=args.id, output=output, progress=sys.stderr.isatty())
+    except ScreenError as problem:
+        raise _Usage(str(problem)) from None
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    rejects = result.rejects.to_pylist()
+    for row in rejects[:20]:
+        print(f"{args.cohort}: row {row['_row']}: {row['problem']}", file=sys.stderr)
+    if len(rejects) > 20:
+        print(f"{args.cohort}: ... and {len(rejects) - 20} more rejected rows", file=sys.stderr)
+    print(result.attrition_text())
+    rejects_path = Path(args.rejects) if args.rejects else (output.with_suffix(".rejects.csv") if output else None)
+    summary_path = Path(args.summary) if args.summary else (output.with_suffix(".summary.json") if output else None)
+    try:
+        if rejects_path is not None:
+            import pyarrow.csv as pc
+
+            pc.write_csv(result.rejects, rejects_path)
+        if summary_path is not None:
+            summary_path.write_text(json.dumps(result.summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as problem:
+        raise _Usage(f"cannot write the results ({problem.strerror or problem})") from None
+    written = [str(p) for p in (output, rejects_path, summary_path) if p is not None]
+    if written:
+        print(f"wrote {', '.join(written)}", file=sys.stderr)
+    return EXIT_PROBLEMS if args.fail_on_rejects and rejects else EXIT_OK
 
 
 # ------------------------------------------------------------------------ eval

@@ -52,6 +52,22 @@ class Protocol:
         status, outcome = self._criteria_fast(values)
         return Result(self, values, outcome, Status(status), warnings)
 
+    def screen(self, cohort: Any, engine: str = "duckdb", units: Optional[dict] = None, id_column: Optional[str] = None):
+        """Screen a cohort (a path to CSV/JSON Lines/Parquet, or an Arrow table or DataFrame).
+
+        Returns a Screening: `.results` (a pyarrow Table: _row, status, one column per
+        criterion, missing), `.rejects`, `.summary` (the attrition) and `.warnings`.
+        """
+        from .screen import screen
+
+        return screen(self, cohort, engine=engine, units_by_input=units, id_column=id_column)
+
+    def to_sql(self, dialect: str = "duckdb", source: str = "patients") -> str:
+        """The criteria as one SELECT over `source` (columns named after the inputs)."""
+        from .sql import to_sql
+
+        return to_sql(self.checked, dialect, source)
+
     def traced_functions(self) -> dict[str, Any]:
         """The criteria compiled with recorders, built on first use."""
         if self._traced is None:
