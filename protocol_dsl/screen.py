@@ -252,6 +252,7 @@ class _Spark(_Engine):
             SparkSession.builder.master("local[2]")
             .appName("protocol-dsl")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "4")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .config("spark.sql.ansi.enabled", "false")
