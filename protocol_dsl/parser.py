@@ -64,7 +64,16 @@ def parse_expression(source: Source) -> ast.Expr:
         tree = _lark().parse(wrapped.text)
     except lark.exceptions.UnexpectedInput as error:
         raise RulesError([_syntax_diagnostic(wrapped, error, shift=len(prefix), original=source)]) from None
-    statements = _transform(wrapped, tree).statements
+    try:
+        statements = _transform(wrapped, tree).statements
+    except RulesError as error:  # positions back into the expression's own text
+        shift = len(prefix)
+        raise RulesError(
+            [
+                Diagnostic(d.severity, d.code, d.message, source, Span(max(0, d.span.start - shift), max(0, d.span.end - shift)))
+                for d in error.diagnostics
+            ]
+        ) from None
     if len(statements) > 1:
         extra = statements[1].span.start
         raise RulesError(
