@@ -53,7 +53,7 @@ class Expression:
 
     def __init__(self, text: str):
         from .checker import check_expression
-        from .compiler import Compiler
+        from .codegen import Generator
         from .parser import parse_expression
         from .source import Source
 
@@ -64,14 +64,16 @@ class Expression:
             raise RulesError(checked.diagnostics)
         self.text = text
         self.warnings = checked.warnings
-        self._fn = Compiler(checked, traced=False, free_inputs=self.inputs).compile(expr).fn
+        self._prepare_fast, self._value_fast = Generator(checked, self.inputs).build_expression(expr)
 
     def evaluate(self, data: Any) -> Any:
         """The expression's value for these names: True/False/None, or a number."""
-        from .data import prepare
+        values = self._prepare_fast(data)
+        if values is None:
+            from .data import prepare
 
-        values, _warnings = prepare(self.inputs, data)
-        return self._fn(values)
+            values, _warnings = prepare(self.inputs, data)
+        return self._value_fast(values)
 
     def __repr__(self) -> str:
         return f"Expression({self.text!r})"

@@ -80,8 +80,9 @@ class Search:
 class Analyzer:
     """Answers satisfiability questions about one checked protocol."""
 
-    def __init__(self, checked: Checked, budget: int = 20000, seed: int = 0):
+    def __init__(self, checked: Checked, budget: int = 20000, seed: int = 0, inputs=None):
         self.checked = checked
+        self.inputs = inputs if inputs is not None else checked.inputs
         self.compiler = Compiler(checked, traced=False)
         self.budget = budget
         self.random = random.Random(seed)
@@ -211,7 +212,7 @@ class Analyzer:
     def a_Name(self, node, box):
         if node.name in self.checked.definitions:
             return self.evaluate(self.checked.definitions[node.name].expr, box)
-        info = self.checked.inputs[node.name]
+        info = self.inputs[node.name]
         if node.name in box:
             cell = box[node.name]
             return cell if isinstance(cell, Interval) else frozenset({cell})
@@ -400,9 +401,9 @@ class _Cells:
         return cache[name]
 
 
-def bounded(checked: Checked, node) -> bool:
+def bounded(checked: Checked, node, inputs=None) -> bool:
     """Whether a number expression stays finite for every patient within the declared ranges."""
-    value = Analyzer(checked).evaluate(node, {})
+    value = Analyzer(checked, inputs=inputs).evaluate(node, {})
     return math.isfinite(value.lo) and math.isfinite(value.hi)
 
 

@@ -91,14 +91,35 @@ def _against_constant(text: str, op: str, constant: float) -> str:
 class Generator:
     """Writes the fast functions of one checked protocol."""
 
-    def __init__(self, checked: Checked):
+    def __init__(self, checked: Checked, inputs=None):
         self.checked = checked
+        self.inputs = inputs if inputs is not None else checked.inputs
         self.constants: dict[str, Any] = {}
         self.temporaries = 0
 
     # ---------------------------------------------------------------- driver
     def build(self) -> tuple[Callable, Callable]:
         """(prepare_fast(data) -> values or None, criteria_fast(values) -> (status, values))."""
+        slow = Compiler(self.checked, traced=False)
+        functions = self._exec(
+            self.prepare_source() + "\n\n" + self.criteria_source(),
+            [slow.compile(c.expr).fn for c in self.checked.criteria],
+        )
+        return functions["prepare_fast"], functions["criteria_fast"]
+
+    def build_expression(self, expr) -> tuple[Callable, Callable]:
+        """(prepare_fast, value_fast(values) -> the expression's value) for a lone expression."""
+        slow = Compiler(self.checked, traced=False, free_inputs=self.inputs).compile(expr).fn
+        names = sorted(inputs_read(self.checked, expr))
+        lines = ["def value_fast(v):"]
+        lines += [f"    i_{name} = v[{name!r}]" for name in names]
+        guard = " and ".join(f"i_{name} is not None" for name in names) or "True"
+        lines += [f"    if {guard}:", "        try:", f"            return {self.expr(expr).text}",
+                  "        except _ERRORS:", "            pass", "    return _slow[0](v)"]
+        functions = self._exec(self.prepare_source() + "\n\n" + "\n".join(lines), [slow])
+        return functions["prepare_fast"], functions["value_fast"]
+
+    def _exec(self, source: str, slow: list) -> dict:
         namespace: dict[str, Any] = {
             "math": math,
             "_close": _close,
@@ -108,14 +129,12 @@ class Generator:
             "_fin": _fin,
             "_ERRORS": _ARITHMETIC_ERRORS,
         }
-        slow = Compiler(self.checked, traced=False)
-        namespace["_slow"] = [slow.compile(c.expr).fn for c in self.checked.criteria]
-        source = self.prepare_source() + "\n\n" + self.criteria_source()
+        namespace["_slow"] = slow
         namespace.update(self.constants)
         code = compile(source, f"<protocol {self.checked.source.name}>", "exec")
         exec(code, namespace)  # noqa: S102 - source generated from our own checked tree only
         self.source = source
-        return namespace["prepare_fast"], namespace["criteria_fast"]
+        return namespace
 
     def constant(self, value: Any) -> str:
         name = f"_K{len(self.constants)}"
@@ -126,11 +145,11 @@ class Generator:
     def prepare_source(self) -> str:
         """Accept plain, valid values as they are; anything else returns None (full path)."""
         lines = ["def prepare_fast(data):", "    if type(data) is not dict:", "        return None"]
-        keys = self.constant(frozenset(self.checked.inputs))
+        keys = self.constant(frozenset(self.inputs))
         lines.append(f"    if not data.keys() <= {keys}:")
         lines.append("        return None")
         values = []
-        for index, (name, info) in enumerate(self.checked.inputs.items()):
+        for index, (name, info) in enumerate(self.inputs.items()):
             var = f"x{index}"
             values.append(f"{name!r}: {var}")
             lines.append(f"    {var} = data.get({name!r})")
@@ -214,7 +233,7 @@ class Generator:
         return _Code(repr(node.value))
 
     def g_Name(self, node):
-        if node.name in self.checked.inputs:
+        if node.name in self.inputs:
             return _Code(f"i_{node.name}")
         inner = self.expr(self.checked.definitions[node.name].expr)
         return _Code(f"({inner.text})", constant=inner.constant)
@@ -228,7 +247,7 @@ class Generator:
         """`text`, checked for overflow unless the declared ranges keep it finite."""
         from .analysis import bounded
 
-        return text if bounded(self.checked, node) else f"_fin({text})"
+        return text if bounded(self.checked, node, self.inputs) else f"_fin({text})"
 
     def g_Arithmetic(self, node):
         if node.op in "+-":
@@ -250,7 +269,7 @@ class Generator:
         name = node.function
         if name == "known":
             argument = node.args[0]
-            if argument.name in self.checked.inputs:
+            if argument.name in self.inputs:
                 return _Code(f"(i_{argument.name} is not None)")
             return _Code(f"_known(lambda: {self.expr(argument).text})")
         result = self.type_of(node)
