@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from . import ast, units
 from .checker import Bool, Cat, Checked, Num, conversion, inputs_read
-from .compiler import TOLERANT, Compiler, _close, ceil_decimal, floor_decimal, round_half_away
+from .compiler import TOLERANT, Compiler, _close, band, ceil_decimal, floor_decimal, round_half_away
 
 _OPS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "=": "==", "!=": "!="}
 _ARITHMETIC_ERRORS = (TypeError, ValueError, ZeroDivisionError, OverflowError)
@@ -73,8 +73,7 @@ def _against_constant(text: str, op: str, constant: float) -> str:
     Within 1e-12 of the constant counts as equal (compiler._close), so the band is
     folded into the constant: `x >= 1.5` becomes `x >= 1.4999999999985`.
     """
-    band = abs(constant) * 1e-12
-    low, high = constant - band, constant + band
+    low, high = band(constant)
     if op == ">=":
         return f"({text} >= {low!r})"
     if op == ">":

@@ -57,6 +57,15 @@ def _ne(a: float, b: float) -> bool:
 TOLERANT = {"<": _lt, "<=": _le, ">": _gt, ">=": _ge, "=": _close, "!=": _ne}
 
 
+def band(constant: float) -> tuple[float, float]:
+    """The numbers equal to `constant` at 12 digits, as (low, high): `x >= c` is `x >= low`.
+
+    Generated code and SQL fold this band into their comparisons with a constant.
+    """
+    width = abs(constant) * _RELATIVE
+    return constant - width, constant + width
+
+
 def _tolerant(op: str) -> Callable[[float, float], bool]:
     return TOLERANT[op]
 

@@ -166,23 +166,9 @@ class _Formatter:
                 out.extend(otherwise[1:])
             return out
         if isinstance(node, ast.Call) and node.args:
-            out = [indent + node.function + "("]
-            for index, argument in enumerate(node.args):
-                child = self.lines(argument, _IF, indent + INDENT)
-                if index < len(node.args) - 1:
-                    child[-1] += ","
-                out.extend(child)
-            out.append(indent + ")")
-            return out
+            return self.listed(f"{node.function}(", node.args, indent)
         if isinstance(node, ast.AtLeast):
-            out = [indent + f"at least {node.count} of ("]
-            for index, operand in enumerate(node.operands):
-                child = self.lines(operand, _IF, indent + INDENT)
-                if index < len(node.operands) - 1:
-                    child[-1] += ","
-                out.extend(child)
-            out.append(indent + ")")
-            return out
+            return self.listed(f"at least {node.count} of (", node.operands, indent)
         if isinstance(node, ast.Arithmetic):
             level = _SUM if node.op in "+-" else _PRODUCT
             left_flat = self.flat(node.left, level)
@@ -195,6 +181,17 @@ class _Formatter:
             right[0] = indent + node.op + " " + right[0].strip()
             return left + right
         return [indent + flat]
+
+    def listed(self, head: str, items, indent: str) -> list[str]:
+        """`head` then one item a line, comma-separated, and the closing parenthesis."""
+        out = [indent + head]
+        for index, item in enumerate(items):
+            child = self.lines(item, _IF, indent + INDENT)
+            if index < len(items) - 1:
+                child[-1] += ","
+            out.extend(child)
+        out.append(indent + ")")
+        return out
 
     def flat(self, node, slot: int) -> str:
         text = self._flat(node)

@@ -17,7 +17,7 @@ from typing import Iterable
 
 from . import ast, units
 from .checker import Bool, Cat, Checked, InputInfo, Num, conversion, inputs_read
-from .compiler import Compiler
+from .compiler import Compiler, band
 
 _OPS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "=": "=", "!=": "<>"}
 _MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
@@ -246,8 +246,7 @@ class SqlGenerator:
 
 
 def _against_constant(text: str, op: str, constant: float) -> str:
-    band = abs(constant) * 1e-12
-    low, high = literal(constant - band), literal(constant + band)
+    low, high = (literal(bound) for bound in band(constant))
     if op == ">=":
         return f"({text} >= {low})"
     if op == ">":
