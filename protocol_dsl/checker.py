@@ -8,7 +8,7 @@ from typing import Optional, Union
 import attrs
 
 from . import ast, units
-from .source import Diagnostic, Source, Span
+from .source import Diagnostic, Source, Span, quoted
 
 
 # ----------------------------------------------------------------------- types
@@ -62,7 +62,7 @@ def describe(t: Type) -> str:
     if isinstance(t, Cat):
         return f"a category ({t.owner})"
     if isinstance(t, Str):
-        return f'the text "{t.value}"'
+        return f"the text {quoted(t.value)}"
     return "an invalid value"
 
 
@@ -263,7 +263,7 @@ class _Checker:
             values: list[str] = []
             for value in node.type.values:
                 if value.value in values:
-                    self.error("E302", f'"{value.value}" is listed twice among the values of \'{node.name}\'', value.span)
+                    self.error("E302", f"{quoted(value.value)} is listed twice among the values of '{node.name}'", value.span)
                 else:
                     values.append(value.value)
             return InputInfo(node.name, Cat(tuple(values), node.name), label=label_text, span=node.name_span)
@@ -556,10 +556,11 @@ class _Checker:
         return isinstance(left, (Cat, Str)) and isinstance(right, (Cat, Str))
 
     def undeclared_value(self, category: Cat, node: ast.String) -> None:
-        choices = ", ".join(f'"{v}"' for v in category.values)
+        choices = ", ".join(quoted(v) for v in category.values)
         close = difflib.get_close_matches(node.value, category.values, n=1)
-        hint = f' (did you mean "{close[0]}"?)' if close else ""
-        self.error("E203", f'"{node.value}" is not a value of \'{category.owner}\', which is one of {choices}{hint}', node.span)
+        hint = f" (did you mean {quoted(close[0])}?)" if close else ""
+        message = f"{quoted(node.value)} is not a value of '{category.owner}', which is one of {choices}{hint}"
+        self.error("E203", message, node.span)
         self.types[id(node)] = Err()
 
     def visit_Membership(self, node: ast.Membership, want_bool: bool) -> Type:

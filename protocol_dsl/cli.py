@@ -165,7 +165,7 @@ def _safe_streams() -> None:
 
 
 # ------------------------------------------------------------------------ files
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, what: str = "a rules file") -> str:
     try:
         data = path.read_bytes()
     except IsADirectoryError:
@@ -175,7 +175,7 @@ def _read_text(path: Path) -> str:
     except OSError as problem:
         raise _Usage(f"{path}: cannot be read ({problem.strerror or problem})") from None
     if b"\0" in data:
-        raise _Usage(f"{path}: this is a binary file, not a rules file")
+        raise _Usage(f"{path}: this is a binary file, not {what}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as problem:
@@ -523,7 +523,7 @@ def _eval(args) -> int:
     if args.patient == "-":
         raw = sys.stdin.read()
     else:
-        raw = _read_text(Path(args.patient))
+        raw = _read_text(Path(args.patient), "patient JSON")
     try:
         data = _load_json(raw)
         result = protocol.evaluate(data)

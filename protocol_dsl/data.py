@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from . import units
 from .checker import Bool, Cat, InputInfo, Num
 from .errors import DataError
+from .source import quoted
 
 
 def format_number(value: float) -> str:
@@ -22,7 +23,7 @@ def format_number(value: float) -> str:
 
 def _show(value: Any) -> str:
     if isinstance(value, str):
-        return f'"{value}"'
+        return quoted(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -33,7 +34,7 @@ def _show(value: Any) -> str:
         except OverflowError:
             return str(value)[:20] + "..."
     if isinstance(value, dict):
-        return "{" + ", ".join(f'"{k}": {_show(v)}' for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{quoted(str(k))}: {_show(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     return repr(value)
@@ -83,7 +84,7 @@ def _value(info: InputInfo, raw: Any) -> Any:
             raise ValueError(f"expected one of {', '.join(_show(v) for v in t.values)}, got {_show(raw)}")
         if raw not in t.values:
             close = difflib.get_close_matches(raw, t.values, n=1)
-            hint = f' (did you mean "{close[0]}"?)' if close else ""
+            hint = f" (did you mean {quoted(close[0])}?)" if close else ""
             raise ValueError(
                 f"{_show(raw)} is not one of {', '.join(_show(v) for v in t.values)}{hint}"
             )

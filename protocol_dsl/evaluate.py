@@ -11,6 +11,7 @@ from . import ast
 from .checker import Checked, InputInfo, inputs_read
 from .compiler import Compiler, Trace, TraceEnv
 from .data import format_number, prepare
+from .source import quoted
 
 
 class Status(str, enum.Enum):
@@ -223,7 +224,7 @@ class Reasons:
         if isinstance(node, ast.Number):
             return f"{node.text} {node.unit}" if node.unit else node.text
         if isinstance(node, ast.String):
-            return f'"{node.value}"'
+            return quoted(node.value)
         shown = self.value(value, trace.unit)
         if isinstance(node, ast.Name):
             return f"{node.name} {shown}"
@@ -232,7 +233,7 @@ class Reasons:
     @staticmethod
     def value(value: Any, unit: str = "") -> str:
         if isinstance(value, str):
-            return f'"{value}"'
+            return quoted(value)
         if isinstance(value, bool):
             return "true" if value else "false"
         return f"{format_number(value)} {unit}" if unit else format_number(value)
@@ -329,7 +330,7 @@ class Reasons:
         if trace.value is None:
             return self.unknown(trace.children[0])
         node = trace.node
-        values = "{" + ", ".join(f'"{v.value}"' for v in node.values) + "}"
+        values = "{" + ", ".join(quoted(v.value) for v in node.values) + "}"
         inside = trace.value != node.negated
         return f"{self.show(trace.children[0])} is {'' if inside else 'not '}in {values}"
 

@@ -16,7 +16,7 @@ from typing import Optional
 
 from . import ast
 from .parser import parse_source
-from .source import Source
+from .source import Source, quoted
 
 WIDTH = 88
 INDENT = "    "
@@ -39,8 +39,6 @@ def unit_text(unit: str) -> str:
     return unit if _UNIT.fullmatch(unit) else f"'{unit}'"
 
 
-def string_text(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def number_text(node: ast.Number) -> str:
@@ -99,12 +97,12 @@ class _Formatter:
     # ------------------------------------------------------------ statements
     def statement(self, node) -> list[str]:
         if isinstance(node, ast.Header):
-            return [f"protocol {node.id}" + (f" {string_text(node.title)}" if node.title is not None else "")]
+            return [f"protocol {node.id}" + (f" {quoted(node.title)}" if node.title is not None else "")]
         if isinstance(node, ast.Input):
             return [self.input(node)]
         if isinstance(node, ast.Define):
             return self.headed(f"define {node.name} =", node.expr)
-        text = f" {string_text(node.text)}" if node.text is not None else ""
+        text = f" {quoted(node.text)}" if node.text is not None else ""
         return self.headed(f"{node.kind} {node.id}{text}:", node.expr)
 
     def input(self, node: ast.Input) -> str:
@@ -114,7 +112,7 @@ class _Formatter:
         elif isinstance(t, ast.BooleanType):
             kind = "boolean"
         else:
-            kind = "one of " + ", ".join(string_text(v.value) for v in t.values)
+            kind = "one of " + ", ".join(quoted(v.value) for v in t.values)
         parts = [f"input {node.name}: {kind}"]
         range_ = node.attribute(ast.Range)
         if range_ is not None:
@@ -129,7 +127,7 @@ class _Formatter:
                 parts.append(f"range {attribute.low.text}..{attribute.high.text}")
             else:
                 parts.append(f"molar mass {number_text(attribute.amount)}")
-        parts.extend(string_text(a.text) for a in node.attributes if isinstance(a, ast.Label))
+        parts.extend(quoted(a.text) for a in node.attributes if isinstance(a, ast.Label))
         return " ".join(parts)
 
     def headed(self, head: str, expr) -> list[str]:
@@ -201,7 +199,7 @@ class _Formatter:
         if isinstance(node, ast.Number):
             return number_text(node)
         if isinstance(node, ast.String):
-            return string_text(node.value)
+            return quoted(node.value)
         if isinstance(node, ast.Boolean):
             return "true" if node.value else "false"
         if isinstance(node, ast.Name):
@@ -221,7 +219,7 @@ class _Formatter:
                 parts.append(f"{op} {self.flat(operand, _SUM)}")
             return " ".join(parts)
         if isinstance(node, ast.Membership):
-            values = "{" + ", ".join(string_text(v.value) for v in node.values) + "}"
+            values = "{" + ", ".join(quoted(v.value) for v in node.values) + "}"
             return f"{self.flat(node.operand, _SUM)} {'not in' if node.negated else 'in'} {values}"
         if isinstance(node, ast.Not):
             return "not " + self.flat(node.operand, _NOT)

@@ -7,6 +7,11 @@ import bisect
 import attrs
 
 
+def quoted(text: str) -> str:
+    """A text as rules files write it: in double quotes, with \\ and \" escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 @attrs.frozen
 class Span:
     """A half-open range of character offsets (0-based) in a source text."""
