@@ -154,8 +154,8 @@ class _Formatter:
                 out.extend(child)
             return out
         if isinstance(node, ast.If):
-            out = [indent + "if " + self.flat(node.condition, _IF)]
-            then = self.lines(node.then, _IF, indent + INDENT)
+            out = [indent + "if " + self.flat(node.condition, _branch_slot(node.condition))]
+            then = self.lines(node.then, _then_slot(node), indent + INDENT)
             out.append(indent + "then " + then[0].strip())
             out.extend(then[1:])
             if node.otherwise is not None:
@@ -229,11 +229,22 @@ class _Formatter:
         if isinstance(node, ast.AtLeast):
             return f"at least {node.count} of (" + ", ".join(self.flat(o, _IF) for o in node.operands) + ")"
         if isinstance(node, ast.If):
-            text = f"if {self.flat(node.condition, _IF)} then {self.flat(node.then, _IF)}"
+            text = f"if {self.flat(node.condition, _branch_slot(node.condition))} then {self.flat(node.then, _then_slot(node))}"
             if node.otherwise is not None:
                 text += f" else {self.flat(node.otherwise, _IF)}"
             return text
         raise TypeError(f"cannot format {type(node).__name__}")
+
+
+def _branch_slot(condition) -> int:
+    # An `if` as the condition of an `if` reads better in parentheses.
+    return _ATOM if isinstance(condition, ast.If) else _IF
+
+
+def _then_slot(node: ast.If) -> int:
+    # With an `else`, an `if` in the `then` branch needs parentheses, or the `else`
+    # would belong to it: `if a then (if b then c) else d`.
+    return _ATOM if node.otherwise is not None and isinstance(node.then, ast.If) else _IF
 
 
 def _child_slot(parent: ast.Logic, child, slot: int) -> int:
