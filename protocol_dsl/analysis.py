@@ -555,11 +555,15 @@ def deep_diagnostics(checked: Checked, strict: bool = False) -> list[Diagnostic]
                     criterion.expr.span)
     patient, core = eligible_patient(checked, analyzer)
     if patient is None and core:
-        names = [f"{c.kind} {c.id}" for c in core]
-        what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-        verb = "cannot hold" if len(core) == 1 else "cannot all hold together"
         first = core[0]
-        add("error", "E401", f"no patient can satisfy this protocol: {what} {verb}", first.id_span)
+        if len(core) == 1:
+            why = f"no patient meets {first.kind} {first.id}" if first.kind == "inclusion" else (
+                f"exclusion {first.id} excludes every patient"
+            )
+        else:
+            names = [f"{c.kind} {c.id}" for c in core]
+            why = f"no patient passes {', '.join(names[:-1])} and {names[-1]} together"
+        add("error", "E401", f"no patient can satisfy this protocol: {why}", first.id_span)
     found.extend(_implausible_literals(checked))
     found.extend(_redundant(checked, analyzer))
     found.extend(_unused(checked, strict))

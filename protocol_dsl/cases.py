@@ -75,9 +75,15 @@ def load_cases(path: Path, protocol: Protocol) -> list[Case]:
     import yaml  # only `protocol-dsl test` needs YAML
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as problem:
-        raise CaseFileError(f"{path}: cannot be read ({problem})") from None
+        data = path.read_bytes()
+    except OSError as problem:
+        raise CaseFileError(f"{path}: cannot be read ({problem.strerror or problem})") from None
+    if b"\0" in data:
+        raise CaseFileError(f"{path}: this is a binary file, not a case file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as problem:
+        raise CaseFileError(f"{path}: not UTF-8 text (byte {problem.start})") from None
     loader = _loader()
     try:
         node = yaml.compose(text, Loader=loader)

@@ -111,6 +111,8 @@ def conversion(src: Num, dst: Num) -> float:
     return factor
 
 
+_MOLAR_HINT = ": mass and amount of substance convert through a molar mass, so declare the input's (molar mass N g/mol)"
+
 # How deep an expression may nest, counting definitions it uses: the later stages
 # walk expressions recursively, and real criteria nest a dozen levels.
 MAX_DEPTH = 150
@@ -515,8 +517,9 @@ class _Checker:
         if t.bare:
             return self.error("E204", f"'as {node.unit}' needs a value with a unit, but this number has none", node.operand.span)
         if units.conversion_factor(t.unit, unit, t.molar_mass) is None:
+            hint = _MOLAR_HINT if units.conversion_factor(t.unit, unit, 1.0) is not None else ""
             return self.error(
-                "E202", f"{describe(t)} cannot be expressed in {unit.text}: the dimensions differ", node.unit_span
+                "E202", f"{describe(t)} cannot be expressed in {unit.text}: the dimensions differ{hint}", node.unit_span
             )
         return PLAIN
 
@@ -638,9 +641,12 @@ class _Checker:
         else:  # two substances: no mass <-> amount conversion between them
             molar_mass = None
         if units.conversion_factor(right.unit, left.unit, molar_mass) is None:
+            hint = ""
+            if molar_mass is None and units.conversion_factor(right.unit, left.unit, 1.0) is not None:
+                hint = _MOLAR_HINT
             return self.error(
                 "E202",
-                f"{describe(right)} cannot be compared or combined with {describe(left)}: the dimensions differ",
+                f"{describe(right)} cannot be compared or combined with {describe(left)}: the dimensions differ{hint}",
                 right_node.span,
             )
         return Num(left.unit, molar_mass=molar_mass)

@@ -183,20 +183,39 @@ def _read_text(path: Path, what: str = "a rules file") -> str:
     return text.removeprefix("\ufeff")
 
 
-def _rules_files(paths: Sequence[str]) -> list[Path]:
-    files: list[Path] = []
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*.rules") if p.is_file())
-            if not found:
-                raise _Usage(f"{name}: no *.rules files in this directory")
-            files.extend(found)
-        elif path.exists():
-            files.append(path)
-        else:
-            raise _Usage(f"{name}: no such file or directory")
-    return files
+class _Files:
+    """The files named on a command line: one that cannot be used is reported and skipped,
+    the others are still processed, and the command exits 2 at the end."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def problem(self, message: str) -> None:
+        print(f"protocol-dsl: error: {message}", file=sys.stderr)
+        self.failed = True
+
+    def rules(self, names: Sequence[str]) -> list[Path]:
+        """The .rules files of these paths (directories searched)."""
+        files: list[Path] = []
+        for name in names:
+            path = Path(name)
+            if path.is_dir():
+                found = sorted(p for p in path.rglob("*.rules") if p.is_file())
+                if not found:
+                    self.problem(f"{name}: no *.rules files in this directory")
+                files.extend(found)
+            elif path.exists():
+                files.append(path)
+            else:
+                self.problem(f"{name}: no such file or directory")
+        return files
+
+    def read(self, path: Path, what: str = "a rules file") -> Optional[str]:
+        try:
+            return _read_text(path, what)
+        except _Usage as problem:
+            self.problem(str(problem))
+            return None
 
 
 def _diagnose(text: str, name: str, strict: bool = False):
@@ -220,9 +239,12 @@ def _diagnose(text: str, name: str, strict: bool = False):
 # ------------------------------------------------------------------------ check
 def _check(args) -> int:
     diagnostics = []
-    files = _rules_files(args.paths)
+    named = _Files()
+    files = named.rules(args.paths)
     for path in files:
-        diagnostics.extend(_diagnose(_read_text(path), str(path), args.strict))
+        text = named.read(path)
+        if text is not None:
+            diagnostics.extend(_diagnose(text, str(path), args.strict))
     errors = sum(d.severity == "error" for d in diagnostics)
     warnings = len(diagnostics) - errors
     if args.format == "json":
@@ -238,6 +260,8 @@ def _check(args) -> int:
         summary = f"{len(files)} file{'s' if len(files) != 1 else ''} checked: "
         summary += f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
         print(summary, file=sys.stderr)
+    if named.failed:
+        return EXIT_USAGE
     if errors or (args.strict and warnings):
         return EXIT_PROBLEMS
     return EXIT_OK
@@ -308,8 +332,11 @@ def _fmt(args) -> int:
     from .formatter import format_text
 
     status = EXIT_OK
-    for path in _rules_files(args.paths):
-        text = _read_text(path)
+    named = _Files()
+    for path in named.rules(args.paths):
+        text = named.read(path)
+        if text is None:
+            continue
         try:
             formatted = format_text(text, str(path))
         except RulesError as problem:
@@ -339,7 +366,7 @@ def _fmt(args) -> int:
         except OSError as problem:
             raise _Usage(f"{path}: cannot be written ({problem.strerror or problem})") from None
         print(f"reformatted {path}", file=sys.stderr)
-    return status
+    return EXIT_USAGE if named.failed else status
 
 
 # ------------------------------------------------------------------------ test
@@ -347,7 +374,13 @@ def _test(args) -> int:
     from . import loads
     from .cases import CASE_SUFFIXES, CaseFileError, case_file_for, load_cases, run_case
 
+    # Asking for a coverage format, file or requirement is asking for coverage.
+    args.coverage = args.coverage or args.require_coverage or args.coverage_output is not None
+    args.coverage = args.coverage or args.coverage_format != "text"
+    # A machine-readable report on stdout keeps stdout clean: results go to stderr.
+    report = sys.stderr if args.coverage and args.coverage_format != "text" and not args.coverage_output else sys.stdout
     pairs: list[tuple[Path, Optional[Path]]] = []
+    named = _Files()
     for name in args.paths:
         path = Path(name)
         if path.is_file() and path.name.endswith(CASE_SUFFIXES):
@@ -356,12 +389,15 @@ def _test(args) -> int:
                 stem = stem.removesuffix(suffix)
             rules = path.with_name(stem + ".rules")
             if not rules.is_file():
-                raise _Usage(f"{path}: there is no {rules.name} beside this case file")
+                named.problem(f"{path}: there is no {rules.name} beside this case file")
+                continue
             pairs.append((rules, path))
         else:
-            pairs.extend((rules, case_file_for(rules)) for rules in _rules_files([name]))
+            pairs.extend((rules, case_file_for(rules)) for rules in named.rules([name]))
     if not any(cases for _, cases in pairs):
-        raise _Usage("no case files found: put the example patients of X.rules in X.cases.yaml beside it")
+        if not named.failed:
+            named.problem("no case files found: put the example patients of X.rules in X.cases.yaml beside it")
+        return EXIT_USAGE
 
     failed = passed = 0
     problems = 0
@@ -370,8 +406,11 @@ def _test(args) -> int:
         if case_path is None:
             print(f"{rules}: no case file ({rules.with_suffix('').name}.cases.yaml); not tested", file=sys.stderr)
             continue
+        text = named.read(rules)
+        if text is None:
+            continue
         try:
-            protocol = loads(_read_text(rules), str(rules))
+            protocol = loads(text, str(rules))
         except RulesError as problem:
             for d in problem.diagnostics:
                 print(d.format(), file=sys.stderr)
@@ -389,21 +428,23 @@ def _test(args) -> int:
                 passed += 1
                 continue
             failed += 1
-            print(f"FAIL {case_path}:{outcome.case.line}: {outcome.case.name}")
+            print(f"FAIL {case_path}:{outcome.case.line}: {outcome.case.name}", file=report)
             for failure in outcome.failures:
-                print(f"    {failure}")
+                print(f"    {failure}", file=report)
             if outcome.result is not None:
                 for line in outcome.result.explain().splitlines():
-                    print(f"    | {line}")
+                    print(f"    | {line}", file=report)
         if args.coverage:
             from .coverage import measure
 
-            named = [(o.case.name, o.result) for o in outcomes if o.result is not None]
-            reports.append(measure(protocol, named))
-    print(f"{passed} passed, {failed} failed")
+            evaluated = [(o.case.name, o.result) for o in outcomes if o.result is not None]
+            reports.append(measure(protocol, evaluated))
+    print(f"{passed} passed, {failed} failed", file=report)
     if reports:
         _coverage_report(args, reports)
     incomplete = args.require_coverage and any(not r.complete for r in reports)
+    if named.failed:
+        return EXIT_USAGE
     return EXIT_PROBLEMS if failed or problems or incomplete else EXIT_OK
 
 
@@ -511,7 +552,7 @@ def _load_rules(name: str):
     except RulesError as problem:
         for d in problem.diagnostics:
             print(d.format(), file=sys.stderr)
-        print(f"{name}: the rules file has errors; nothing was evaluated", file=sys.stderr)
+        print(f"{name}: the rules file has errors", file=sys.stderr)
         return None
 
 

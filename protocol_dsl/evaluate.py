@@ -352,7 +352,7 @@ class Reasons:
             return f"not applicable: {why}"
         if condition.value is None:
             if trace.value is None:
-                return f"{why}, and the outcome depends on it"
+                return f"{why}; whether it applies decides the outcome"
             return f"{why}, but either way: {self.reason(branches[0])}"
         return f"{why}, so {self.reason(branches[0])}" if branches else why
 

@@ -87,32 +87,40 @@ def screen(protocol, cohort: Union[str, Path, Any], *, engine: str = "duckdb", u
 
 
 def _map_columns(protocol, columns: list[str], given: dict, id_column: Optional[str]):
-    """Input -> (cohort column, factor into the input's unit); warnings for the rest."""
+    """Input -> (cohort column, factor into the input's unit, the column's unit); warnings."""
+    import difflib
+
     inputs = protocol.inputs
-    mapping: dict[str, tuple[str, float]] = {}
+    mapping: dict[str, tuple[str, float, Optional[str]]] = {}
     warnings: list[str] = []
     for name in given:
         if name not in inputs:
             raise ScreenError(f"--unit {name}=...: '{name}' is not an input of the protocol")
-    used = set()
+    if id_column is not None and id_column not in columns:
+        raise ScreenError(f"--id {id_column}: the cohort has no such column")
     for column in columns:
-        match = _HEADER_UNIT.match(column)
-        name, unit_text = (match.group("name"), match.group("unit")) if match else (column, None)
         if column == id_column or column == "_row":
             continue
+        match = _HEADER_UNIT.match(column)
+        name, unit_text = (match.group("name"), match.group("unit").strip()) if match else (column, None)
         if name not in inputs:
-            warnings.append(f"column '{column}' is not an input of the protocol and was ignored")
+            close = difflib.get_close_matches(name, list(inputs), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            warnings.append(f"column '{column}' is not an input of the protocol and was ignored{hint}")
             continue
         if name in mapping:
             raise ScreenError(f"input '{name}' is given by two columns: '{mapping[name][0]}' and '{column}'")
-        unit_text = given.get(name, unit_text)
-        mapping[name] = (column, _factor(inputs[name], unit_text, column))
-        used.add(name)
-    if id_column is not None and id_column not in columns:
-        raise ScreenError(f"--id {id_column}: the cohort has no such column")
-    for name in inputs:
-        if name not in used:
-            warnings.append(f"the cohort has no column for input '{name}': it is unknown for every patient")
+        if name in given:
+            if unit_text is not None and units.parse_unit(unit_text) != units.parse_unit(given[name]):
+                raise ScreenError(f"column '{column}' says {unit_text} but --unit says {name}={given[name]}: which is it?")
+            unit_text = given[name]
+        mapping[name] = (column, _factor(inputs[name], unit_text, column), unit_text)
+    absent = [name for name in inputs if name not in mapping]
+    if absent:
+        warnings.append(
+            f"the cohort has no column for {'input' if len(absent) == 1 else 'inputs'} {', '.join(absent)}: "
+            f"unknown for every patient"
+        )
     return mapping, warnings
 
 
@@ -157,8 +165,11 @@ def _summary(protocol, row: dict, rejected: int) -> dict:
 
 def attrition_text(summary: dict) -> str:
     """The attrition table a coordinator reads."""
+    def count(n: int, word: str) -> str:
+        return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
     lines = [
-        f"{summary['protocol'] or 'protocol'}: {summary['patients']} patients, {summary['rejected']} rejected "
+        f"{summary['protocol'] or 'protocol'}: {count(summary['patients'], 'patient')}, {summary['rejected']} rejected "
         f"(invalid data), {summary['screened']} screened",
         f"  eligible {summary['eligible']}, ineligible {summary['ineligible']}, "
         f"undetermined {summary['undetermined']}",
@@ -179,6 +190,7 @@ def attrition_text(summary: dict) -> str:
 # ---------------------------------------------------------------- engines
 class _Engine:
     last_results: Any = None
+    name = "the cohort"
 
     def close(self) -> None:
         pass
@@ -197,46 +209,62 @@ class _DuckDB(_Engine):
     def load(self, cohort) -> list[str]:
         duckdb = _require("duckdb")
         if isinstance(cohort, (str, Path)):
-            path = Path(cohort)
-            if not path.is_file():
-                raise ScreenError(f"{path}: no such file")
-            kind = FORMATS.get(path.suffix.lower())
-            if kind is None:
-                raise ScreenError(f"{path}: unknown format: use .csv, .jsonl or .parquet")
-            where = "'" + str(path).replace("'", "''") + "'"
-            reader = {
-                "csv": f"read_csv({where}, header = true, all_varchar = true, auto_detect = true)",
-                "parquet": f"read_parquet({where})",
-                "json": f"read_json({where}, format = 'newline_delimited')",
-            }[kind]
+            path, kind = _cohort_file(cohort)
+            where = _sql_text(str(path))
+            if kind == "csv":
+                # The header is read here and every row must match it: DuckDB's sniffer
+                # would otherwise take a ragged row for the header and lose patients.
+                delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+                header = _csv_header(path, delimiter)
+                columns = "{" + ", ".join(f"{_sql_text(name)}: 'VARCHAR'" for name in header) + "}"
+                reader = (
+                    f"read_csv({where}, header = true, auto_detect = false, columns = {columns}, "
+                    f"delim = {_sql_text(delimiter)}, quote = '\"', strict_mode = true, null_padding = false)"
+                )
+            elif kind == "parquet":
+                reader = f"read_parquet({where})"
+            else:
+                reader = f"read_json({where}, format = 'newline_delimited', records = true)"
         else:
             self.connection.register("cohort_table", cohort)
             reader = "cohort_table"
+        self.name = str(cohort) if isinstance(cohort, (str, Path)) else "the cohort"
+        self.run(f"CREATE VIEW raw AS SELECT row_number() OVER () AS _row, * FROM {reader}")
+        return [c for c in self.connection.sql("SELECT * FROM raw LIMIT 0").columns if c != "_row"]
+
+    def run(self, statement: str):
+        """Execute, turning any engine error (unreadable rows, unwritable output) into a ScreenError."""
+        duckdb = _require("duckdb")
         try:
-            self.connection.execute(f"CREATE VIEW raw AS SELECT row_number() OVER () AS _row, * FROM {reader}")
-            return [c for c in self.connection.sql("SELECT * FROM raw LIMIT 0").columns if c != "_row"]
+            return self.connection.execute(statement)
         except duckdb.Error as problem:
-            raise ScreenError(f"{cohort}: cannot be read: {str(problem).splitlines()[0]}") from None
+            lines = [line.strip() for line in str(problem).splitlines() if line.strip()]
+            detail = "; ".join(line for line in lines[:3] if not line.startswith(("*", "LINE")))
+            raise ScreenError(f"{self.name}: {detail}") from None
 
     def view(self, name: str, query: str) -> None:
-        self.connection.execute(f"CREATE VIEW {name} AS {query}")
+        self.run(f"CREATE VIEW {name} AS {query}")
 
     def table(self, name: str, query: str, output: Optional[Path]) -> str:
         # Results are computed once: written straight to the output, or kept in a table.
         if output is not None:
             kind = "PARQUET" if Path(output).suffix.lower() in (".parquet", ".pq") else "CSV, HEADER"
-            target = "'" + str(output).replace("'", "''") + "'"
-            self.connection.execute(f"COPY ({query} ORDER BY _row) TO {target} (FORMAT {kind})")
+            target = _sql_text(str(output))
+            self.run(f"COPY ({query} ORDER BY _row) TO {target} (FORMAT {kind})")
             reader = "read_parquet" if kind == "PARQUET" else "read_csv"
-            self.connection.execute(f"CREATE VIEW {name} AS SELECT * FROM {reader}({target})")
+            self.run(f"CREATE VIEW {name} AS SELECT * FROM {reader}({target})")
             self.last_results = None
         else:
-            self.connection.execute(f"CREATE TABLE {name} AS {query} ORDER BY _row")
+            self.run(f"CREATE TABLE {name} AS {query} ORDER BY _row")
             self.last_results = self.connection.sql(f"SELECT * FROM {name}").to_arrow_table()
         return name
 
     def query(self, query: str):
-        return self.connection.sql(query).to_arrow_table()
+        duckdb = _require("duckdb")
+        try:
+            return self.connection.sql(query).to_arrow_table()
+        except duckdb.Error as problem:
+            raise ScreenError(f"{self.name}: {str(problem).splitlines()[0]}") from None
 
     def close(self) -> None:
         self.connection.close()
@@ -268,20 +296,18 @@ class _Spark(_Engine):
     def load(self, cohort) -> list[str]:
         reader = self.spark.read
         if isinstance(cohort, (str, Path)):
-            path = Path(cohort)
-            if not path.is_file():
-                raise ScreenError(f"{path}: no such file")
-            kind = FORMATS.get(path.suffix.lower())
+            path, kind = _cohort_file(cohort)
             if kind == "csv":
-                frame = reader.option("header", "true").csv(str(path))
+                delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+                _csv_header(path, delimiter)
+                frame = reader.option("header", "true").option("sep", delimiter).option("mode", "FAILFAST").csv(str(path))
             elif kind == "parquet":
                 frame = reader.parquet(str(path))
-            elif kind == "json":
-                frame = reader.json(str(path))
             else:
-                raise ScreenError(f"{path}: unknown format: use .csv, .jsonl or .parquet")
+                frame = reader.option("mode", "FAILFAST").json(str(path))
         else:
             frame = self.spark.createDataFrame(cohort.to_pandas() if hasattr(cohort, "to_pandas") else cohort)
+        self.name = str(cohort) if isinstance(cohort, (str, Path)) else "the cohort"
         frame.createOrReplaceTempView("cohort_table")
         # Row numbers in file order; the window runs in one partition, which is what
         # numbering rows in order costs.
@@ -296,16 +322,56 @@ class _Spark(_Engine):
 
     def table(self, name: str, query: str, output: Optional[Path]) -> str:
         frame = self.spark.sql(self.sql(query + " ORDER BY _row"))
-        table = frame.toArrow() if hasattr(frame, "toArrow") else _arrow(frame.toPandas())
+        table = self.collect(frame)
         frame.createOrReplaceTempView(name)
         if output is not None:
-            _write(table, Path(output))
+            try:
+                _write(table, Path(output))
+            except OSError as problem:
+                raise ScreenError(f"{output}: cannot be written ({problem.strerror or problem})") from None
         self.last_results = table
         return name
 
     def query(self, query: str):
-        frame = self.spark.sql(self.sql(query))
-        return frame.toArrow() if hasattr(frame, "toArrow") else _arrow(frame.toPandas())
+        return self.collect(self.spark.sql(self.sql(query)))
+
+    def collect(self, frame):
+        try:
+            return frame.toArrow() if hasattr(frame, "toArrow") else _arrow(frame.toPandas())
+        except Exception as problem:  # Spark raises Java errors through py4j: report, never a traceback
+            first = next((line for line in str(problem).splitlines() if line.strip()), type(problem).__name__)
+            raise ScreenError(f"{self.name}: {first.strip()[:300]}") from None
+
+
+def _cohort_file(cohort) -> tuple[Path, str]:
+    path = Path(cohort)
+    if path.is_dir():
+        raise ScreenError(f"{path} is a directory: give one cohort file")
+    if not path.is_file():
+        raise ScreenError(f"{path}: no such file")
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise ScreenError(f"{path}: unknown format: use .csv, .jsonl or .parquet")
+    return path, kind
+
+
+def _csv_header(path: Path, delimiter: str) -> list[str]:
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle, delimiter=delimiter), None)
+    except (OSError, UnicodeDecodeError, csv.Error) as problem:
+        raise ScreenError(f"{path}: cannot be read as CSV ({problem})") from None
+    if not header or not any(name.strip() for name in header):
+        raise ScreenError(f"{path}: the first line must be a header naming the columns")
+    if len(set(header)) != len(header):
+        raise ScreenError(f"{path}: the header names a column twice")
+    return header
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _arrow(frame):

@@ -13,7 +13,7 @@ Python evaluator except for values within about 1e-12 of a half (documented).
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 from . import ast, units
 from .checker import Bool, Cat, Checked, InputInfo, Num, conversion, inputs_read
@@ -273,11 +273,12 @@ def _tolerant(a: str, op: str, b: str) -> str:
 
 # ---------------------------------------------------------------- validation
 def validation_query(
-    checked: Checked, columns: dict[str, tuple[str, float]], source: str = "raw", keep: Iterable[str] = ()
+    checked: Checked, columns: dict[str, tuple[str, float, Optional[str]]], source: str = "raw", keep: Iterable[str] = ()
 ) -> str:
     """SELECT _row, each input typed and in its unit, problem FROM source.
 
-    `columns` maps an input to (the cohort's column, the factor into the input's unit);
+    `columns` maps an input to (the cohort's column, the factor into the input's unit,
+    the column's unit as written or None);
     an input without a column is NULL for everyone. Values are read as text first, so
     that a number in a text column and text in a number column are judged alike.
     """
@@ -287,7 +288,7 @@ def validation_query(
         if name not in columns:
             selected.append(f"CAST(NULL AS {_sql_type(info)}) AS {quote(name)}")
             continue
-        column, factor = columns[name]
+        column, factor, given_unit = columns[name]
         text = f"CAST({quote(column)} AS VARCHAR)"  # Spark: STRING, through sqlglot
         raw = f"trim({text})"
         present = f"({raw} IS NOT NULL AND {raw} NOT IN ('', 'NA', 'null', 'NULL'))"
@@ -298,10 +299,13 @@ def validation_query(
             low, high = info.range if info.range else (-1.7976931348623157e308, 1.7976931348623157e308)
             unit = f" {t.unit.text}" if not t.unit.is_dimensionless else ""
             selected.append(f"CASE WHEN {present} THEN {value} END AS {quote(name)}")
+            shown = f"{raw}" if factor == 1.0 else (
+                f"{raw} || {literal(' ' + given_unit + ' (')} || CAST({value} AS VARCHAR) || {literal(unit + ')')}"
+            )
             problems.append(
                 f"CASE WHEN {present} AND {number} IS NULL THEN {literal(name + ': not a number: ')} || {raw} "
                 f"WHEN {present} AND NOT ({value} BETWEEN {literal(low)} AND {literal(high)}) THEN "
-                f"{literal(name + ': ')} || {raw} || {literal(' is outside the plausible range ' + _range(info) + unit)} END"
+                f"{literal(name + ': ')} || {shown} || {literal(' is outside the plausible range ' + _range(info) + unit)} END"
             )
         elif isinstance(t, Bool):
             lowered = f"lower({raw})"
@@ -340,12 +344,17 @@ def _range(info: InputInfo) -> str:
 
 def to_sql(checked: Checked, dialect: str = "duckdb", source: str = "patients") -> str:
     """The protocol's criteria as one SELECT over `source` (one row per patient)."""
-    import sqlglot
-
     query = SqlGenerator(checked).criteria_query(source)
     if dialect == "duckdb":
         return query
-    return sqlglot.transpile(query, read="duckdb", write=dialect)[0]
+    try:
+        import sqlglot
+    except ImportError:
+        raise ImportError("SQL for other engines needs sqlglot: pip install 'protocol-dsl[screen]'") from None
+    try:
+        return sqlglot.transpile(query, read="duckdb", write=dialect)[0]
+    except (ValueError, KeyError) as problem:  # sqlglot: an unknown dialect
+        raise ValueError(f"unknown SQL dialect {dialect!r}: {problem}") from None
 
 
 def summary_query(checked: Checked, source: str = "results") -> str:

@@ -25,7 +25,7 @@ DEEP = {
     "criterion never true": (
         AGE + 'inclusion I1 "t": age > 65 years and age < 18 years\n',
         [
-            ("E401", 2, 11, "no patient can satisfy this protocol: inclusion I1 cannot hold"),
+            ("E401", 2, 11, "no patient can satisfy this protocol: no patient meets inclusion I1"),
             ("W201", 2, 19, "inclusion I1 can never be true: no patient can be eligible"),
         ],
     ),
@@ -42,19 +42,19 @@ DEEP = {
     ),
     "inclusions that contradict each other": (
         AGE + 'inclusion I1 "t": age < 10 years\ninclusion I2 "t": age > 20 years\n',
-        [("E401", 2, 11, "no patient can satisfy this protocol: inclusion I1 and inclusion I2 cannot all hold together")],
+        [("E401", 2, 11, "no patient can satisfy this protocol: no patient passes inclusion I1 and inclusion I2 together")],
     ),
     "an exclusion that is always true": (
         'input hcc: boolean\ninclusion I1 "t": hcc\nexclusion E1 "t": hcc or not hcc\n',
         [
-            ("E401", 3, 11, "no patient can satisfy this protocol: exclusion E1 cannot hold"),
+            ("E401", 3, 11, "no patient can satisfy this protocol: exclusion E1 excludes every patient"),
             ("W202", 3, 19, "exclusion E1 can never be false: it excludes every patient"),
         ],
     ),
     "a unit slip makes a threshold implausible": (
         'input TB: number umol/L range 0..1500 molar mass 584.66 g/mol\ninclusion I1 "t": TB >= 171 mg/dL\n',
         [
-            ("E401", 2, 11, "no patient can satisfy this protocol: inclusion I1 cannot hold"),
+            ("E401", 2, 11, "no patient can satisfy this protocol: no patient meets inclusion I1"),
             ("W201", 2, 19, "inclusion I1 can never be true: no patient can be eligible"),
             ("W203", 2, 25, "171 mg/dL (2924.77679335 umol/L) is outside the plausible range of 'TB' "
                             "(0..1500 umol/L): did you mean 171 umol/L?"),

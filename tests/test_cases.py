@@ -135,8 +135,9 @@ def test_coverage_reports_what_is_missing(tmp_path, capsys):
 
 def test_coverage_json_and_lcov(tmp_path, capsys):
     rules = write(tmp_path, BOUNDARY_CASES)
-    code, out, _ = run(["test", "--coverage", "--coverage-format", "json", str(rules)], capsys)
-    report = json.loads(out.split("\n", 1)[1])[0]
+    code, out, err = run(["test", "--coverage", "--coverage-format", "json", str(rules)], capsys)
+    report = json.loads(out)[0]  # the results go to stderr, so stdout is the report alone
+    assert err.strip() == "3 passed, 0 failed"
     assert code == 0 and report["complete"] is True
     assert report["boundaries"] == [
         {"expr": "age >= 18 years", "line": 3, "column": 30, "threshold": 18.0, "unit": "years",
@@ -148,6 +149,12 @@ def test_coverage_json_and_lcov(tmp_path, capsys):
     text = lcov.read_text()
     assert text.startswith("TN:\nSF:") and text.endswith("end_of_record\n")
     assert "BRDA:3,0,0,1" in text and "BRF:" in text
+
+
+def test_asking_for_required_coverage_is_asking_for_coverage(tmp_path, capsys):
+    rules = write(tmp_path, "cases:\n  - name: adult\n    patient: {age: 40, hcc: false}\n    expect: {status: eligible}\n")
+    code, out, _ = run(["test", "--require-coverage", str(rules)], capsys)
+    assert code == 1 and "coverage is incomplete" in out
 
 
 def test_boundary_just_across_needs_the_other_outcome(tmp_path, capsys):

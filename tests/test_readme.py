@@ -15,8 +15,11 @@ def code_after(heading: str) -> str:
 
 
 def test_the_tour_is_a_valid_rules_file_without_warnings():
+    from protocol_dsl.analysis import deep_diagnostics
+
     protocol = protocol_dsl.loads(code_after("## A tour of the language"), "tour.rules")
     assert protocol.warnings == []
+    assert deep_diagnostics(protocol.checked, strict=True) == []  # `check --strict` is clean too
     result = protocol.evaluate({"age": 40, "sex": "male", "TB": {"value": 12, "unit": "mg/dL"}, "INR": 1.2, "PTA": 30})
     assert result.criteria["I6"].value is True  # 12 mg/dL of bilirubin is above 171 umol/L
     assert result.criteria["I3"].reason == 'not applicable: sex "male" != "female"'

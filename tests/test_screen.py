@@ -77,7 +77,8 @@ def test_json_lines_and_an_id_column(seed, tmp_path):
     path.write_text('{"mrn": "A1", "age": 40}\n{"mrn": "B2", "age": 12}\n')
     screening = screen(seed, path, id_column="mrn")
     assert [(r["mrn"], r["I1"]) for r in screening.results.to_pylist()] == [("A1", True), ("B2", False)]
-    assert "the cohort has no column for input 'TB': it is unknown for every patient" in screening.warnings
+    assert screening.warnings[0].startswith("the cohort has no column for inputs sex, liver_failure,")
+    assert screening.warnings[0].endswith(": unknown for every patient")
 
 
 @pytest.mark.parametrize("cohort_path, units, message", [
@@ -85,13 +86,27 @@ def test_json_lines_and_an_id_column(seed, tmp_path):
     ("cohort.txt", {}, "cohort.txt: unknown format: use .csv, .jsonl or .parquet"),
     ("cohort.csv", {"TB": "kg"}, "column 'TB': kg cannot be converted to umol/L"),
     ("cohort.csv", {"weight": "kg"}, "--unit weight=...: 'weight' is not an input of the protocol"),
+    ("ragged.csv", {}, "ragged.csv: Invalid Input Error: CSV Error on Line: 3; Original Line: 41,2,9; "
+                       "Expected Number of Columns: 2 Found: 3"),
+    ("empty.csv", {}, "empty.csv: the first line must be a header naming the columns"),
+    ("unit.csv", {"TB": "umol/L"}, "column 'TB [mg/dL]' says mg/dL but --unit says TB=umol/L: which is it?"),
+    (".", {}, "is a directory: give one cohort file"),
 ])
-def test_screen_errors(seed, tmp_path, cohort_path, units, message):
+def test_screen_errors(seed, tmp_path, cohort_path, units, message):  # noqa: D103
     (tmp_path / "cohort.txt").write_text("x")
     (tmp_path / "cohort.csv").write_text("TB\n1\n")
+    (tmp_path / "ragged.csv").write_text("age,INR\n40,2\n41,2,9\n")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "unit.csv").write_text("TB [mg/dL]\n1\n")
     with pytest.raises(ScreenError) as raised:
-        screen(seed, tmp_path / cohort_path, units_by_input=units)
+        screening = screen(seed, tmp_path / cohort_path, units_by_input=units)
+        screening.results.to_pylist()
     assert message in str(raised.value)
+
+
+def test_range_messages_show_the_value_as_given(seed):
+    screening = screen(seed, pa.table({"INR [%]": ["2.1"]}))
+    assert screening.rejects.to_pylist()[0]["problem"] == "INR: 2.1 % (0.021) is outside the plausible range 0.5..20"
 
 
 def test_the_screen_command(tmp_path, capsys):
