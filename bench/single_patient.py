@@ -1,61 +1,22 @@
-"""Single-patient evaluation of the seed protocol, against hand-written Python.
+"""The whole seed protocol (15 criteria, MELD from three laboratory values) per patient,
+against the same logic written by hand in Python.
 
-Run: `make bench` (or `python bench/single_patient.py`). Writes the table in
-docs/performance.md, with the machine it ran on.
+Run alone: `python bench/single_patient.py` (prints the table).
 """
 
 from __future__ import annotations
 
 import math
-import os
-import platform
-import random
-import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import PATIENTS, REPEATS, SEED_FILE, patients, time_per_item
 
-import protocol_dsl  # noqa: E402
-
-SEED_FILE = ROOT / "protocols" / "NCT01844063.rules"
-PATIENTS = 2_000
-REPEATS = 7
-BOOLEANS = [
-    "liver_failure", "childbearing_potential", "consent", "dialysis", "hcc", "other_malignancy",
-    "severe_organ_disease", "severe_bacterial_infection", "pregnant", "lactating",
-    "followup_difficulty", "other_cause", "investigator_excludes",
-]
-
-
-def patients(count: int, seed: int = 20261126) -> list[dict]:
-    """Complete, valid patients with a fixed seed, near the protocol's thresholds."""
-    rng = random.Random(seed)
-    result = []
-    for _ in range(count):
-        patient = {name: rng.random() < (0.9 if name in ("liver_failure", "consent") else 0.1) for name in BOOLEANS}
-        patient.update(
-            age=rng.randint(14, 75),
-            sex=rng.choice(["female", "male"]),
-            pregnancy_test=rng.choice(["negative", "negative", "positive"]),
-            HBsAg=rng.choice(["positive", "positive", "negative"]),
-            TB=round(rng.uniform(50, 600), 1),
-            TB_rise=round(rng.uniform(0, 30), 1),
-            INR=round(rng.uniform(0.9, 4.0), 2),
-            PTA=rng.randint(10, 90),
-            creatinine=rng.randint(40, 500),
-        )
-        result.append(patient)
-    return result
+import protocol_dsl
 
 
 # --------------------------------------------------------- the hand-written floor
 def _meld(p):
-    creatinine = 4.0 if p["dialysis"] else min(max(p["creatinine"] / 88.4017, 1.0), 4.0)
-    bilirubin = max(p["TB"] / 17.1038, 1.0)
+    creatinine = 4.0 if p["dialysis"] else min(max(p["creatinine"] * 113.12 / 10000, 1.0), 4.0)
+    bilirubin = max(p["TB"] * 584.66 / 10000, 1.0)
     inr = max(p["INR"], 1.0)
     score = 10 * (0.957 * math.log(creatinine) + 0.378 * math.log(bilirubin) + 1.120 * math.log(inr) + 0.643)
     return min(math.floor(score + 0.5), 40)
@@ -115,103 +76,52 @@ def hand_reasons(p) -> dict:
     }
 
 
-# --------------------------------------------------------- measurement
-def per_patient(fn, cohort) -> tuple[float, float]:
-    """Median and spread (min..max over repeats) of microseconds per patient."""
-    runs = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        for patient in cohort:
-            fn(patient)
-        runs.append((time.perf_counter() - start) / len(cohort) * 1e6)
-    return statistics.median(runs), max(runs) - min(runs)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
-
-
-def main() -> None:
-    cohort = patients(PATIENTS)
-    start = time.perf_counter()
+# --------------------------------------------------------- the run
+def run(count: int = PATIENTS, repeats: int = REPEATS) -> dict:
+    cohort = patients(count)
     protocol = protocol_dsl.load(SEED_FILE)
-    first_load_ms = (time.perf_counter() - start) * 1e3
-    start = time.perf_counter()
-    protocol_dsl.load(SEED_FILE)
-    warm_load_ms = (time.perf_counter() - start) * 1e3
 
-    # Every engine must agree before any is timed.
+    # Every patient's 15 criterion values and status agree before anything is timed.
     for patient in cohort:
         result = protocol.evaluate(patient)
-        expected = hand_criteria(patient)
         actual = {cid: c.value for cid, c in result.criteria.items()}
-        assert actual == expected, (patient, actual, expected)
-        assert result.status == hand_status(patient)
+        assert actual == hand_criteria(patient), (patient, actual)
+        assert result.status == hand_status(patient), patient
 
-    rows = [
-        ("hand-written function, status", per_patient(hand_status, cohort)),
-        ("hand-written function, status and reasons", per_patient(hand_reasons, cohort)),
-        ("protocol-dsl `evaluate(p).status`", per_patient(lambda p: protocol.evaluate(p).status, cohort)),
-        (
-            "protocol-dsl `evaluate(p)` with every reason",
-            per_patient(lambda p: [c.reason for c in protocol.evaluate(p).criteria.values()], cohort),
-        ),
-        ("protocol-dsl `evaluate(p).to_dict()` (reasons and traces)", per_patient(lambda p: protocol.evaluate(p).to_dict(), cohort)),
-    ]
-    floor_status, floor_reasons = rows[0][1][0], rows[1][1][0]
-    import_ms = _import_ms()
-    lines = [
-        "# Performance",
-        "",
-        "Figures from a real run of `make bench` (`bench/single_patient.py`); rerun it to refresh this page.",
-        "",
-        f"Machine: {machine()}.",
-        f"Cohort: {PATIENTS} generated patients with complete data (fixed seed), the seed protocol",
-        "NCT01844063 (15 criteria, MELD computed from three laboratory values). Before timing, every",
-        "patient's 15 criterion values and status from protocol-dsl were checked equal to the",
-        "hand-written function's.",
-        "",
-        f"Median of {REPEATS} runs over the whole cohort; spread is the largest minus the smallest run.",
-        "",
-        "| what | µs per patient | spread | × hand-written |",
-        "|---|---:|---:|---:|",
-    ]
-    for index, (name, (median, spread)) in enumerate(rows):
-        floor = floor_status if index in (0, 2) else floor_reasons
-        lines.append(f"| {name} | {median:.2f} | {spread:.2f} | {median / floor:.1f} |")
-    lines += [
-        "",
-        "The status-only rows are compared with the hand-written status function, the rows with",
-        "reasons with the hand-written function that also formats a reason per criterion.",
-        "protocol-dsl's figures include validating the patient's data (types, ranges, units),",
-        "which the hand-written function does not do.",
-        "",
-        "| start-up | ms |",
-        "|---|---:|",
-        f"| `import protocol_dsl` (fresh interpreter, median of 5) | {import_ms:.0f} |",
-        f"| first `load` of the seed file in a process (parse, check, compile; loads the unit registry) | {first_load_ms:.0f} |",
-        f"| a second `load` of the seed file | {warm_load_ms:.1f} |",
-        "",
-    ]
-    out = ROOT / "docs" / "performance.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text("\n".join(lines), encoding="utf-8")
-    print("\n".join(lines))
+    functions = {
+        "hand status": hand_status,
+        "hand reasons": hand_reasons,
+        "dsl status": lambda p: protocol.evaluate(p).status,
+        "dsl reasons": lambda p: [c.reason for c in protocol.evaluate(p).criteria.values()],
+        "dsl to_dict": lambda p: protocol.evaluate(p).to_dict(),
+    }
+    timings = time_per_item(functions, {name: cohort for name in functions}, repeats)
+    statuses = [hand_status(p) for p in cohort]
+    return {"timings": timings, "patients": count, "repeats": repeats,
+            "eligible": statuses.count("eligible")}
 
 
-def _import_ms() -> float:
-    code = "import time; t = time.perf_counter(); import protocol_dsl; print((time.perf_counter() - t) * 1e3)"
-    runs = [float(subprocess.check_output([sys.executable, "-c", code], cwd=ROOT, text=True)) for _ in range(5)]
-    return statistics.median(runs)
+ROWS = [
+    ("hand status", "hand-written function, status (every criterion computed)", "hand status"),
+    ("hand reasons", "hand-written function, status and a reason per criterion", "hand reasons"),
+    ("dsl status", "protocol-dsl `evaluate(p).status`", "hand status"),
+    ("dsl reasons", "protocol-dsl `[c.reason for c in evaluate(p).criteria.values()]`", "hand reasons"),
+    ("dsl to_dict", "protocol-dsl `evaluate(p).to_dict()` (reasons and traces)", "hand reasons"),
+]
+
+
+def table(result: dict) -> list[str]:
+    """Status rows against the hand-written status; rows with reasons against the hand-written reasons."""
+    timings = result["timings"]
+    lines = ["| what | µs per patient (median) | min–max of runs | × its hand-written counterpart |",
+             "|---|---:|---:|---:|"]
+    for key, label, counterpart in ROWS:
+        t = timings[key]
+        lines.append(f"| {label} | {t.median:.2f} | {t.spread} | {t.median / timings[counterpart].median:.1f} |")
+    return lines
 
 
 if __name__ == "__main__":
-    main()
+    outcome = run()
+    print(f"{outcome['patients']} patients, {outcome['eligible']} eligible")
+    print("\n".join(table(outcome)))
