@@ -232,8 +232,9 @@ def run(count: int = PATIENTS, repeats: int = REPEATS) -> dict:
                   for p in cohort]
     expression = protocol_dsl.compile_expression(DSL_TEXT)
     protocol = protocol_dsl.loads(FIVE_CRITERIA_RULES, "five.rules")
-    prepared = [protocol._prepare_fast(p) for p in cohort]  # validated once, outside the timing
-    expression_values = [expression._prepare_fast(p) for p in dsl_cohort]
+    # Validated once, outside the timing (the fast path returns (values, keys that are not inputs)).
+    prepared = [protocol._prepare_fast(p)[0] for p in cohort]
+    expression_values = [expression._prepare_fast(p)[0] for p in dsl_cohort]
     assert all(v is not None for v in prepared), "every patient takes the fast path"
 
     engines = {

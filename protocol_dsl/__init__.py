@@ -68,11 +68,13 @@ class Expression:
 
     def evaluate(self, data: Any) -> Any:
         """The expression's value for these names: True/False/None, or a number."""
-        values = self._prepare_fast(data)
-        if values is None:
+        prepared = self._prepare_fast(data)
+        if prepared is None:
             from .data import prepare
 
             values, _warnings = prepare(self.inputs, data)
+        else:
+            values, _extra = prepared  # names the expression does not use are ignored
         return self._value_fast(values)
 
     def __repr__(self) -> str:

@@ -28,10 +28,11 @@ class Bool:
 
 @attrs.frozen
 class Cat:
-    """A value of a declared category input."""
+    """A value of a category input; `open` for a name of a lone expression (any text)."""
 
     values: tuple[str, ...]
     owner: str
+    open: bool = False
 
 
 @attrs.frozen
@@ -523,7 +524,18 @@ class _Checker:
             )
         return PLAIN
 
+    def free_category(self, node) -> None:
+        """In a lone expression, a new name compared with text is a category, not a number."""
+        if self.free_names and isinstance(node, ast.Name) and node.name not in self.free_inputs:
+            if node.name not in self.inputs and node.name not in self.definitions:
+                self.free_inputs[node.name] = InputInfo(node.name, Cat((), node.name, open=True), span=node.span)
+
     def visit_Compare(self, node: ast.Compare, want_bool: bool) -> Type:
+        for left, op, right in zip(node.operands, node.ops, node.operands[1:]):
+            if op in ("=", "!=") and isinstance(right, ast.String):
+                self.free_category(left)
+            if op in ("=", "!=") and isinstance(left, ast.String):
+                self.free_category(right)
         types = [self.visit(operand, want_bool=False) for operand in node.operands]
         failed = False
         for (left_node, left), op, (right_node, right) in zip(
@@ -553,7 +565,7 @@ class _Checker:
         if isinstance(left, Str) and isinstance(right, Cat):
             left, right, left_node, right_node = right, left, right_node, left_node
         if isinstance(left, Cat) and isinstance(right, Str):
-            if right.value not in left.values:
+            if not left.open and right.value not in left.values:
                 self.undeclared_value(left, right_node)
             return True
         return isinstance(left, (Cat, Str)) and isinstance(right, (Cat, Str))
@@ -567,6 +579,7 @@ class _Checker:
         self.types[id(node)] = Err()
 
     def visit_Membership(self, node: ast.Membership, want_bool: bool) -> Type:
+        self.free_category(node.operand)
         t = self.visit(node.operand, want_bool=False)
         for value in node.values:
             self.visit(value, want_bool=False)
@@ -576,7 +589,7 @@ class _Checker:
             word = "not in" if node.negated else "in"
             return self.error("E201", f"'{word}' tests a category, but this is {describe(t)}", node.operand.span)
         for value in node.values:
-            if value.value not in t.values:
+            if not t.open and value.value not in t.values:
                 self.undeclared_value(t, value)
         return Bool()
 

@@ -90,8 +90,9 @@ def _against_constant(text: str, op: str, constant: float) -> str:
 class Generator:
     """Writes the fast functions of one checked protocol."""
 
-    def __init__(self, checked: Checked, inputs=None):
+    def __init__(self, checked: Checked, inputs=None, statuses=("eligible", "ineligible", "undetermined")):
         self.checked = checked
+        self.statuses = statuses  # what criteria_fast returns for each status
         self.inputs = inputs if inputs is not None else checked.inputs
         self.constants: dict[str, Any] = {}
         self.temporaries = 0
@@ -129,6 +130,7 @@ class Generator:
             "_ERRORS": _ARITHMETIC_ERRORS,
         }
         namespace["_slow"] = slow
+        namespace["_ELIGIBLE"], namespace["_INELIGIBLE"], namespace["_UNDETERMINED"] = self.statuses
         namespace.update(self.constants)
         code = compile(source, f"<protocol {self.checked.source.name}>", "exec")
         exec(code, namespace)  # noqa: S102 - source generated from our own checked tree only
@@ -142,11 +144,10 @@ class Generator:
 
     # ---------------------------------------------------------------- data
     def prepare_source(self) -> str:
-        """Accept plain, valid values as they are; anything else returns None (full path)."""
+        """(values, keys that are not inputs) for plain, valid values; anything else None (full path)."""
         lines = ["def prepare_fast(data):", "    if type(data) is not dict:", "        return None"]
         keys = self.constant(frozenset(self.inputs))
-        lines.append(f"    if not data.keys() <= {keys}:")
-        lines.append("        return None")
+        lines.append(f"    extra = None if data.keys() <= {keys} else [k for k in data if k not in {keys}]")
         values = []
         for index, (name, info) in enumerate(self.inputs.items()):
             var = f"x{index}"
@@ -155,6 +156,8 @@ class Generator:
             t = info.type
             if isinstance(t, Bool):
                 test = f"type({var}) is not bool"
+            elif isinstance(t, Cat) and t.open:
+                test = f"type({var}) is not str"
             elif isinstance(t, Cat):
                 test = f"type({var}) is not str or {var} not in {self.constant(frozenset(t.values))}"
             else:
@@ -165,7 +168,7 @@ class Generator:
                 test = f"(type({var}) is not int and type({var}) is not float) or not ({bounds})"
             lines.append(f"    if {var} is not None and ({test}):")
             lines.append("        return None")
-        lines.append("    return {" + ", ".join(values) + "}")
+        lines.append("    return {" + ", ".join(values) + "}, extra")
         return "\n".join(lines)
 
     # ---------------------------------------------------------------- criteria
@@ -199,10 +202,10 @@ class Generator:
         values = "(" + "".join(f"{v}, " for v in results) + ")"
         if results:
             lines.append(f"    if {' or '.join(fails)}:")
-            lines.append(f"        return 'ineligible', {values}")
+            lines.append(f"        return _INELIGIBLE, {values}")
             lines.append(f"    if {' or '.join(unknown)}:")
-            lines.append(f"        return 'undetermined', {values}")
-        lines.append(f"    return 'eligible', {values}")
+            lines.append(f"        return _UNDETERMINED, {values}")
+        lines.append(f"    return _ELIGIBLE, {values}")
         return "\n".join(lines)
 
     # ---------------------------------------------------------------- expressions
@@ -361,6 +364,9 @@ class Generator:
         return _Code(f"({then.text} if {condition} else {otherwise.text})")
 
 
-def fast_functions(checked: Checked) -> tuple[Callable, Callable]:
-    """The generated (prepare_fast, criteria_fast) of a checked protocol."""
-    return Generator(checked).build()
+def fast_functions(checked: Checked, statuses) -> tuple[Callable, Callable]:
+    """The generated (prepare_fast, criteria_fast) of a checked protocol.
+
+    `statuses` are the objects criteria_fast returns for eligible, ineligible, undetermined.
+    """
+    return Generator(checked, statuses=statuses).build()

@@ -419,8 +419,11 @@ def _is_literal(node) -> bool:
 def round_half_away(value: float, digits: float = 0) -> Optional[float]:
     """Round half away from zero, on the decimals as written (2.5 -> 3, -2.5 -> -3)."""
     if digits == 0:
-        # At 12 significant digits a half is exact in binary, so floor(x + 0.5) decides it.
-        whole = math.floor(units.round12(abs(value)) + 0.5)
+        magnitude = abs(value)
+        if abs(magnitude - math.floor(magnitude) - 0.5) > 1e-6:  # clearly not a half: no doubt
+            whole = math.floor(magnitude + 0.5)
+        else:  # at 12 significant digits a half is exact in binary: floor(x + 0.5) decides it
+            whole = math.floor(units.round12(magnitude) + 0.5)
         return whole if value >= 0 else -whole
     if digits != int(digits):
         return None

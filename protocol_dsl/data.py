@@ -64,13 +64,17 @@ def prepare(inputs: Mapping[str, InputInfo], data: Any) -> tuple[dict[str, Any],
             problems.append(f"{name}: {problem}")
     if problems:
         raise DataError(problems)
+    return values, unknown_keys(inputs, [key for key in data if key not in inputs])
+
+
+def unknown_keys(inputs: Mapping[str, InputInfo], keys) -> list[str]:
+    """A warning for each key of patient data that is not an input (nothing else is done with it)."""
     warnings = []
-    for key in data:
-        if key not in inputs:
-            close = difflib.get_close_matches(str(key), list(inputs), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            warnings.append(f"'{key}' is not an input of this protocol and was ignored{hint}")
-    return values, warnings
+    for key in keys:
+        close = difflib.get_close_matches(str(key), list(inputs), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        warnings.append(f"'{key}' is not an input of this protocol and was ignored{hint}")
+    return warnings
 
 
 def _value(info: InputInfo, raw: Any) -> Any:
@@ -81,8 +85,9 @@ def _value(info: InputInfo, raw: Any) -> Any:
         return raw
     if isinstance(t, Cat):
         if not isinstance(raw, str):
-            raise ValueError(f"expected one of {', '.join(_show(v) for v in t.values)}, got {_show(raw)}")
-        if raw not in t.values:
+            wanted = "a text" if t.open else "one of " + ", ".join(_show(v) for v in t.values)
+            raise ValueError(f"expected {wanted}, got {_show(raw)}")
+        if not t.open and raw not in t.values:
             close = difflib.get_close_matches(raw, t.values, n=1)
             hint = f" (did you mean {quoted(close[0])}?)" if close else ""
             raise ValueError(

@@ -10,7 +10,7 @@ import attrs
 from . import ast
 from .checker import Checked, InputInfo, inputs_read
 from .compiler import Compiler, Trace, TraceEnv
-from .data import format_number, prepare
+from .data import format_number, prepare, unknown_keys
 from .source import quoted
 
 
@@ -37,7 +37,8 @@ class Protocol:
         self.inputs: dict[str, InputInfo] = checked.inputs
         self.warnings = checked.warnings
         self._reads = [inputs_read(checked, c.expr) for c in checked.criteria]
-        self._prepare_fast, self._criteria_fast = fast_functions(checked)
+        statuses = (Status.ELIGIBLE, Status.INELIGIBLE, Status.UNDETERMINED)
+        self._prepare_fast, self._criteria_fast = fast_functions(checked, statuses)
         self._traced: Optional[dict[str, Any]] = None
 
     @property
@@ -46,12 +47,14 @@ class Protocol:
 
     def evaluate(self, data: Any) -> "Result":
         """Evaluate one patient (a mapping of input names to values); raises DataError."""
-        values = self._prepare_fast(data)
-        warnings: list[str] = []
-        if values is None:  # units to convert, or something to refuse or warn about
+        prepared = self._prepare_fast(data)
+        if prepared is None:  # units to convert, or something to refuse
             values, warnings = prepare(self.inputs, data)
+        else:
+            values, extra = prepared
+            warnings = unknown_keys(self.inputs, extra) if extra else []
         status, outcome = self._criteria_fast(values)
-        return Result(self, values, outcome, Status(status), warnings)
+        return Result(self, values, outcome, status, warnings)
 
     def screen(self, cohort: Any, engine: str = "duckdb", units: Optional[dict] = None, id_column: Optional[str] = None):
         """Screen a cohort (a path to CSV/JSON Lines/Parquet, or an Arrow table or DataFrame).
