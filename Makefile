@@ -11,18 +11,23 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# The demo needs the core only; the tests also install DuckDB, Spark and the test tools.
+$(VENV)/.core-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.core-installed
 	$(BIN)/protocol-dsl check $(SEED)
 	@for patient in examples/*.json; do \
 		echo; echo "== $$patient"; \
 		$(BIN)/protocol-dsl eval $(SEED) $$patient || exit 1; \
 	done
 
-test: $(VENV)/.installed
+test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest
 
 $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python

@@ -243,13 +243,12 @@ def causes(five: dict, seed: dict, start: dict, mass: dict) -> list[str]:
         lines += wrapped(
             "Checking the data: the generated `prepare_fast` (type and range of each input, into a new dict) costs "
             f"{t['dsl prepare'].median:.2f} µs per patient, {t['dsl prepare'].median / lam:.1f}× the whole lambda; "
-            "`evaluate(p).status` adds building the `Result` and looking up the `Status` enum.")
+            "`evaluate(p).status` adds building the `Result`.")
         lines += wrapped(
             "`compile_expression` stops early like the lambda, but checks the data "
             f"({t['dsl expression prepare'].median:.2f} µs), and its value costs "
             f"{t['dsl expression value'].median:.2f} µs: its free names have no declared range, so every "
-            "arithmetic step is wrapped in an overflow check (`_fin`, a function call), and `round` reads the "
-            "number at 12 significant digits by formatting it to text and back.")
+            "arithmetic step is wrapped in an overflow check (`_fin`, a function call).")
         lines.append("")
     if t["dsl reasons"].median / lam > GOAL_REASONS:
         lines += ["Why reasons are over the goal:", ""]
