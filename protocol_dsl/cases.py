@@ -25,6 +25,7 @@ import attrs
 from .checker import Num
 from .errors import DataError
 from .evaluate import Protocol, Result
+from .source import UnreadableFile, read_text
 
 CASE_SUFFIXES = (".cases.yaml", ".cases.yml")
 _STATUSES = ("eligible", "ineligible", "undetermined")
@@ -75,15 +76,9 @@ def load_cases(path: Path, protocol: Protocol) -> list[Case]:
     import yaml  # only `protocol-dsl test` needs YAML
 
     try:
-        data = path.read_bytes()
-    except OSError as problem:
-        raise CaseFileError(f"{path}: cannot be read ({problem.strerror or problem})") from None
-    if b"\0" in data:
-        raise CaseFileError(f"{path}: this is a binary file, not a case file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as problem:
-        raise CaseFileError(f"{path}: not UTF-8 text (byte {problem.start})") from None
+        text = read_text(path, "a case file")
+    except UnreadableFile as problem:
+        raise CaseFileError(str(problem)) from None
     loader = _loader()
     try:
         node = yaml.compose(text, Loader=loader)

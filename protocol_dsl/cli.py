@@ -166,21 +166,12 @@ def _safe_streams() -> None:
 
 # ------------------------------------------------------------------------ files
 def _read_text(path: Path, what: str = "a rules file") -> str:
+    from .source import UnreadableFile, read_text
+
     try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise _Usage(f"{path} is a directory") from None
-    except FileNotFoundError:
-        raise _Usage(f"{path}: no such file") from None
-    except OSError as problem:
-        raise _Usage(f"{path}: cannot be read ({problem.strerror or problem})") from None
-    if b"\0" in data:
-        raise _Usage(f"{path}: this is a binary file, not {what}")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as problem:
-        raise _Usage(f"{path}: not UTF-8 text (byte {problem.start})") from None
-    return text.removeprefix("\ufeff")
+        return read_text(path, what)
+    except UnreadableFile as problem:
+        raise _Usage(str(problem)) from None
 
 
 class _Files:

@@ -7,6 +7,29 @@ import bisect
 import attrs
 
 
+class UnreadableFile(Exception):
+    """A file that cannot be read as UTF-8 text; the message names it and says why."""
+
+
+def read_text(path, what: str) -> str:
+    """A file's text (UTF-8, a leading byte-order mark dropped), or UnreadableFile."""
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise UnreadableFile(f"{path} is a directory") from None
+    except FileNotFoundError:
+        raise UnreadableFile(f"{path}: no such file") from None
+    except OSError as problem:
+        raise UnreadableFile(f"{path}: cannot be read ({problem.strerror or problem})") from None
+    if b"\0" in data:
+        raise UnreadableFile(f"{path}: this is a binary file, not {what}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as problem:
+        raise UnreadableFile(f"{path}: not UTF-8 text (byte {problem.start})") from None
+    return text.removeprefix("\ufeff")
+
+
 def quoted(text: str) -> str:
     """A text as rules files write it: in double quotes, with \\ and \" escaped."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
