@@ -47,11 +47,7 @@ def _lark() -> lark.Lark:
 
 def parse(text: str, name: str = "<string>") -> ast.RulesFile:
     """Parse a whole rules file; raise RulesError on a syntax error."""
-    return _parse(Source(text, name), "start")
-
-
-def parse_source(source: Source) -> ast.RulesFile:
-    return _parse(source, "start")
+    return parse_source(Source(text, name))
 
 
 def parse_expression(source: Source) -> ast.Expr:
@@ -90,7 +86,8 @@ def parse_expression(source: Source) -> ast.Expr:
     return _shift(statements[0].expr, -len(prefix))
 
 
-def _parse(source: Source, start: str) -> ast.RulesFile:
+def parse_source(source: Source) -> ast.RulesFile:
+    """Parse a whole rules file held in a Source; raise RulesError on a syntax error."""
     try:
         tree = _lark().parse(source.text)
     except lark.exceptions.UnexpectedInput as error:
