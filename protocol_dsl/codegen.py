@@ -100,10 +100,12 @@ class Generator:
     # ---------------------------------------------------------------- driver
     def build(self) -> tuple[Callable, Callable]:
         """(prepare_fast(data) -> values or None, criteria_fast(values) -> (status, values))."""
-        slow = Compiler(self.checked, traced=False)
+        from .backends.interpreter import interpreter_functions
+        from .lowering import lower
+
         functions = self._exec(
             self.prepare_source() + "\n\n" + self.criteria_source(),
-            [slow.compile(c.expr).fn for c in self.checked.criteria],
+            interpreter_functions(lower(self.checked)),
         )
         return functions["prepare_fast"], functions["criteria_fast"]
 

@@ -1,9 +1,13 @@
-"""The two exceptions a user of the library meets."""
+"""The exceptions of the library: every one derives from ProtocolDslError."""
 
 from __future__ import annotations
 
 
-class RulesError(Exception):
+class ProtocolDslError(Exception):
+    """The root of every error this library raises on purpose."""
+
+
+class RulesError(ProtocolDslError):
     """A rules file (or expression) has errors; `.diagnostics` lists every one."""
 
     def __init__(self, diagnostics):
@@ -11,7 +15,7 @@ class RulesError(Exception):
         super().__init__("\n".join(d.format() for d in self.diagnostics))
 
 
-class DataError(ValueError):
+class DataError(ProtocolDslError, ValueError):
     """Patient data that cannot be evaluated; `.problems` lists each one."""
 
     def __init__(self, problems):

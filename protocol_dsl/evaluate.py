@@ -9,7 +9,7 @@ import attrs
 
 from . import ast
 from .checker import Checked, InputInfo, inputs_read
-from .compiler import Compiler, Trace, TraceEnv
+from .backends.interpreter import Interpreter, Trace
 from .data import format_number, prepare, unknown_keys
 from .source import quoted
 
@@ -40,6 +40,16 @@ class Protocol:
         statuses = (Status.ELIGIBLE, Status.INELIGIBLE, Status.UNDETERMINED)
         self._prepare_fast, self._criteria_fast = fast_functions(checked, statuses)
         self._traced: Optional[dict[str, Any]] = None
+        self._program = None
+
+    @property
+    def program(self):
+        """The protocol lowered into the IR (built on first use)."""
+        if self._program is None:
+            from .lowering import lower
+
+            self._program = lower(self.checked)
+        return self._program
 
     @property
     def source(self):
@@ -75,8 +85,8 @@ class Protocol:
     def traced_functions(self) -> dict[str, Any]:
         """The criteria compiled with recorders, built on first use."""
         if self._traced is None:
-            compiler = Compiler(self.checked, traced=True)
-            self._traced = {c.id: compiler.compile(c.expr).fn for c in self.checked.criteria}
+            interpreter = Interpreter(self.program, traced=True)
+            self._traced = {c.id: interpreter.traced_criterion(c) for c in self.program.criteria}
         return self._traced
 
 
@@ -144,9 +154,7 @@ class Result:
 
     def _trace(self, criterion_id: str) -> Trace:
         if criterion_id not in self._traces:
-            env = TraceEnv(self.values)
-            self.protocol.traced_functions()[criterion_id](env)
-            self._traces[criterion_id] = env.frames[0][0]
+            self._traces[criterion_id] = self.protocol.traced_functions()[criterion_id](self.values)
         return self._traces[criterion_id]
 
     def to_dict(self) -> dict:

@@ -1,0 +1,236 @@
+"""Checked syntax tree -> IR: the one place where units, chains and definitions are resolved.
+
+Every rule about *which unit* a computation happens in lives here, and only here:
+- `+ - min max clamp` and the branches of a numeric `if` bring their operands into the
+  result's unit (the checker's type of the node);
+- a comparison happens in the unit of its non-literal side, so a patient's value is
+  compared as it was given and the literal is converted (`comparison_unit`);
+- `X as UNIT` is a conversion into UNIT.
+Each conversion becomes an explicit `Scale`, folded into a literal at once. After this,
+no backend looks at a unit again.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from . import ast, ir, units
+from .checker import Bool, Cat, Checked, Num, Str, conversion, inputs_read
+from .numeric import finite
+
+
+def lower(checked: Checked) -> ir.Program:
+    """Lower a checked protocol without errors."""
+    lowering = Lowering(checked)
+    definitions = {name: lowering.definition(name) for name in definition_order(checked)}
+    criteria = tuple(
+        ir.Criterion(
+            id=c.id,
+            kind=c.kind,
+            text=c.text,
+            body=lowering.lower(c.expr),
+            origin=c,
+            reads=inputs_read(checked, c.expr),
+        )
+        for c in checked.criteria
+    )
+    return ir.Program(inputs=dict(checked.inputs), definitions=definitions, criteria=criteria)
+
+
+def lower_expression(checked: Checked, inputs: dict, expr) -> ir.Program:
+    """Lower a lone expression (its free names are `inputs`) as a program of one criterion."""
+    lowering = Lowering(checked, inputs)
+    body = lowering.lower(expr)
+    criterion = ir.Criterion(id="expression", kind="inclusion", text=None, body=body, origin=None,
+                             reads=frozenset(inputs_read(checked, expr)))
+    return ir.Program(inputs=dict(inputs), definitions={}, criteria=(criterion,))
+
+
+def definition_order(checked: Checked) -> list[str]:
+    """Definitions, each after the definitions it uses (iteratively: no recursion limit)."""
+    from .checker import _Checker
+
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    for root in checked.definitions:
+        stack = [(root, False)]
+        while stack:
+            name, expanded = stack.pop()
+            if expanded:
+                if state.get(name) != 2:
+                    state[name] = 2
+                    order.append(name)
+                continue
+            if state.get(name):
+                continue
+            state[name] = 1
+            stack.append((name, True))
+            used = sorted(_Checker.references(checked.definitions[name].expr) & checked.definitions.keys())
+            stack.extend((u, False) for u in reversed(used) if not state.get(u))
+    return order
+
+
+def unit_text(t) -> str:
+    """The unit a value of this type is shown in ("" for a plain number)."""
+    return t.unit.text if isinstance(t, Num) and not t.bare else ""
+
+
+def _kind(t) -> str:
+    if isinstance(t, Num):
+        return ir.NUMBER
+    if isinstance(t, Bool):
+        return ir.BOOLEAN
+    if isinstance(t, (Cat, Str)):
+        return ir.TEXT
+    raise TypeError(f"cannot lower a value of type {t!r}")
+
+
+def _is_literal(node) -> bool:
+    return isinstance(node, ast.Number) or (isinstance(node, ast.Negate) and _is_literal(node.operand))
+
+
+def literal_value(node: ast.Number) -> float:
+    """A number literal as a float (the checker has refused those that are not finite)."""
+    return float(node.text)
+
+
+class Lowering:
+    """Lowers the expressions of one checked protocol."""
+
+    def __init__(self, checked: Checked, free_inputs: Optional[dict] = None):
+        self.checked = checked
+        self.inputs = dict(checked.inputs)
+        self.inputs.update(free_inputs or {})
+
+    def type_of(self, node):
+        return self.checked.types[id(node)]
+
+    def definition(self, name: str) -> ir.Definition:
+        define = self.checked.definitions[name]
+        return ir.Definition(name=name, body=self.lower(define.expr), origin=define)
+
+    def lower(self, node) -> ir.Node:
+        return getattr(self, "lower_" + type(node).__name__)(node)
+
+    # ------------------------------------------------------------ conversions
+    def scaled(self, lowered: ir.Node, factor: float, target: Num) -> ir.Node:
+        """`lowered` brought into `target`'s unit by `factor`; a literal is converted at once."""
+        if factor == 1.0:
+            return lowered
+        unit = unit_text(target)
+        if isinstance(lowered, ir.Const):
+            value = finite(lowered.value * factor)
+            if value is not None:
+                return ir.Const(value=value, kind=ir.NUMBER, unit=unit, origin=lowered.origin)
+        return ir.Scale(operand=lowered, factor=factor, unit=unit)
+
+    def converted(self, node, target: Num) -> ir.Node:
+        return self.scaled(self.lower(node), conversion(self.type_of(node), target), target)
+
+    def comparison_unit(self, left, right) -> Optional[Num]:
+        """The unit two numbers are compared in (None for non-numbers).
+
+        A literal is converted into the other side's unit, so that a patient's value is
+        compared as it was given.
+        """
+        left_t, right_t = self.type_of(left), self.type_of(right)
+        if not (isinstance(left_t, Num) and isinstance(right_t, Num)):
+            return None
+        if left_t.bare or (not right_t.bare and _is_literal(left) and not _is_literal(right)):
+            return right_t
+        return left_t
+
+    # ------------------------------------------------------------ leaves
+    def lower_Number(self, node: ast.Number) -> ir.Node:
+        return ir.Const(value=literal_value(node), kind=ir.NUMBER, unit=unit_text(self.type_of(node)), origin=node)
+
+    def lower_String(self, node: ast.String) -> ir.Node:
+        return ir.Const(value=node.value, kind=ir.TEXT, origin=node)
+
+    def lower_Boolean(self, node: ast.Boolean) -> ir.Node:
+        return ir.Const(value=node.value, kind=ir.BOOLEAN, origin=node)
+
+    def lower_Name(self, node: ast.Name) -> ir.Node:
+        t = self.type_of(node)
+        if node.name in self.inputs:
+            return ir.Input(name=node.name, kind=_kind(t), unit=unit_text(t), origin=node)
+        return ir.Ref(name=node.name, kind=_kind(t), unit=unit_text(t), origin=node)
+
+    # ------------------------------------------------------------ numbers
+    def lower_Negate(self, node: ast.Negate) -> ir.Node:
+        inner = self.lower(node.operand)
+        unit = unit_text(self.type_of(node))
+        if isinstance(inner, ir.Const):
+            return ir.Const(value=-inner.value, kind=ir.NUMBER, unit=unit, origin=node)
+        return ir.Neg(operand=inner, unit=unit, origin=node)
+
+    def lower_Arithmetic(self, node: ast.Arithmetic) -> ir.Node:
+        result = self.type_of(node)
+        if node.op in "+-":
+            left, right = self.converted(node.left, result), self.converted(node.right, result)
+        else:
+            left, right = self.lower(node.left), self.lower(node.right)
+        return ir.Arith(op=node.op, left=left, right=right, unit=unit_text(result), origin=node)
+
+    def lower_As(self, node: ast.As) -> ir.Node:
+        source = self.type_of(node.operand)
+        factor = units.conversion_factor(source.unit, units.parse_unit(node.unit), source.molar_mass)
+        return ir.Scale(operand=self.lower(node.operand), factor=factor, origin=node)
+
+    def lower_Call(self, node: ast.Call) -> ir.Node:
+        name = node.function
+        if name == "known":
+            return ir.Known(operand=self.lower(node.args[0]), origin=node)
+        result = self.type_of(node)
+        if name in ("min", "max", "clamp"):
+            args = tuple(self.converted(a, result) for a in node.args)
+        else:
+            args = tuple(self.lower(a) for a in node.args)
+        return ir.Call(function=name, args=args, unit=unit_text(result), origin=node)
+
+    # ------------------------------------------------------------ logic
+    def pair(self, left_node, op: str, right_node, left: ir.Node, right: ir.Node, origin) -> ir.Node:
+        target = self.comparison_unit(left_node, right_node)
+        if target is None:
+            return ir.Equal(left=left, right=right, negated=op == "!=", origin=origin)
+        left = self.scaled(left, conversion(self.type_of(left_node), target), target)
+        right = self.scaled(right, conversion(self.type_of(right_node), target), target)
+        return ir.Compare(op=op, left=left, right=right, origin=origin)
+
+    def lower_Compare(self, node: ast.Compare) -> ir.Node:
+        operands = [self.lower(operand) for operand in node.operands]  # each computed once
+        if len(node.ops) == 1:
+            return self.pair(node.operands[0], node.ops[0], node.operands[1], operands[0], operands[1], node)
+        pairs = tuple(
+            self.pair(node.operands[i], op, node.operands[i + 1], operands[i], operands[i + 1], None)
+            for i, op in enumerate(node.ops)
+        )
+        return ir.And(operands=pairs, origin=node)
+
+    def lower_Membership(self, node: ast.Membership) -> ir.Node:
+        values = tuple(dict.fromkeys(v.value for v in node.values))
+        return ir.Member(operand=self.lower(node.operand), values=values, negated=node.negated, origin=node)
+
+    def lower_Not(self, node: ast.Not) -> ir.Node:
+        return ir.Not(operand=self.lower(node.operand), origin=node)
+
+    def lower_Logic(self, node: ast.Logic) -> ir.Node:
+        operands = tuple(self.lower(o) for o in node.operands)
+        return (ir.And if node.op == "and" else ir.Or)(operands=operands, origin=node)
+
+    def lower_AtLeast(self, node: ast.AtLeast) -> ir.Node:
+        return ir.AtLeast(count=node.count, operands=tuple(self.lower(o) for o in node.operands), origin=node)
+
+    def lower_If(self, node: ast.If) -> ir.Node:
+        result = self.type_of(node)
+        condition = self.lower(node.condition)
+        if isinstance(result, Num):
+            then, otherwise = self.converted(node.then, result), self.converted(node.otherwise, result)
+        else:
+            then = self.lower(node.then)
+            if node.otherwise is None:
+                otherwise = ir.Const(value=True, kind=ir.BOOLEAN)
+            else:
+                otherwise = self.lower(node.otherwise)
+        return ir.If(condition=condition, then=then, otherwise=otherwise, kind=_kind(result),
+                     unit=unit_text(result), origin=node)
