@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 
+import bounds
 import bulk
 import peers
 import single_patient
@@ -56,7 +57,7 @@ def seconds_row(label: str, median: float, spread: tuple[float, float], floor: f
     return f"| {label} | {median:.2f} | {spread[0]:.2f}–{spread[1]:.2f} | {median / floor:.1f} |"
 
 
-def page(five: dict, seed: dict, start: dict, mass: dict, load_before: str) -> str:
+def page(five: dict, seed: dict, start: dict, mass: dict, load_before: str, sizes: list) -> str:
     t = five["timings"]
     lam = t["lambda"].median
     status_rows = [("`evaluate(p).status` (5-criterion protocol)", t["dsl status"].median),
@@ -213,6 +214,12 @@ def page(five: dict, seed: dict, start: dict, mass: dict, load_before: str) -> s
         + ", ".join(f"{name} {ms:.1f} ms" for name, ms in start["slowest_imports"]) + ".", bullet=False)
     lines.append("")
     lines += bulk_section(mass)
+    lines += ["", "## Cost against the size of the rules file", ""]
+    lines += wrapped(
+        "Generated files that once grew exponentially or quadratically (bench/bounds.py). The last column "
+        "is the cost per unit of size at the largest size over that at the smallest: about 1 is linear; "
+        "fixed start-up costs make it fall below 1.", bullet=False)
+    lines += [""] + bounds.table(sizes)
     return "\n".join(lines) + "\n"
 
 
@@ -366,7 +373,10 @@ def main() -> None:
         return
     print("bulk (a few minutes)...", file=sys.stderr)
     mass = bulk.run()
-    text = page(five, seed, start, mass, load_before)
+    print("cost against the size of the file...", file=sys.stderr)
+    sizes = bounds.run()
+    print("\n".join(bounds.table(sizes)))
+    text = page(five, seed, start, mass, load_before, sizes)
     out = ROOT / "docs" / "performance.md"
     out.write_text(text, encoding="utf-8")
     print(text)

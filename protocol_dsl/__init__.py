@@ -52,8 +52,9 @@ class Expression:
     """A compiled lone expression; names in it are inputs (numbers unless used as conditions)."""
 
     def __init__(self, text: str):
+        from .backends.python import expression_functions
         from .checker import check_expression
-        from .codegen import Generator
+        from .lowering import lower_expression
         from .parser import parse_expression
         from .source import Source
 
@@ -64,7 +65,7 @@ class Expression:
             raise RulesError(checked.diagnostics)
         self.text = text
         self.warnings = checked.warnings
-        self._prepare_fast, self._value_fast = Generator(checked, self.inputs).build_expression(expr)
+        self._prepare_fast, self._value_fast = expression_functions(lower_expression(checked, self.inputs, expr))
 
     def evaluate(self, data: Any) -> Any:
         """The expression's value for these names: True/False/None, or a number."""

@@ -31,8 +31,16 @@ class Number:
 
     @property
     def value(self) -> float:
-        """The number (an int when written as one, so that it shows as written)."""
-        return int(self.text) if self.text.lstrip("-").isdigit() else float(self.text)
+        """The number (an int when written as one, so that it shows as written).
+
+        Whole numbers of more than 300 digits are floats, so that no text raises
+        (Python refuses to convert more than 4300 digits to an int): one beyond the
+        float range is then infinite, and the checker refuses it (E206).
+        """
+        digits = self.text.lstrip("-")
+        if digits.isdigit() and len(digits) <= 300:
+            return int(self.text)
+        return float(self.text)
 
 
 @_node
@@ -264,3 +272,24 @@ class RulesFile:
 
     statements: tuple[Statement, ...]
     span: Span = _span()
+
+
+# ------------------------------------------------------------------ walking
+def children(node) -> tuple:
+    """The syntax nodes directly inside a node, in the order written (spans are not nodes)."""
+    found = []
+    for field in attrs.fields(type(node)):
+        value = getattr(node, field.name)
+        for item in value if isinstance(value, tuple) else (value,):
+            if attrs.has(type(item)) and not isinstance(item, Span):
+                found.append(item)
+    return tuple(found)
+
+
+def walk(node):
+    """Every syntax node beneath `node`, itself first (iterative: no recursion limit)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        yield item
+        stack.extend(reversed(children(item)))

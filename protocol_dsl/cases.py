@@ -29,7 +29,7 @@ from .source import UnreadableFile, read_text
 
 CASE_SUFFIXES = (".cases.yaml", ".cases.yml")
 _STATUSES = ("eligible", "ineligible", "undetermined")
-_WITH_UNIT = re.compile(r"\s*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*(\S.*?)\s*$")
+_WITH_UNIT = re.compile(r"\s*((?>-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?))\s*(\S.*?)\s*$")
 
 
 class CaseFileError(Exception):
@@ -126,6 +126,16 @@ def _loader():
     Loader.add_implicit_resolver(
         "tag:yaml.org,2002:bool", regex.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
     )
+
+    def integer(loader, node):
+        # A whole number beyond the float range is read as the (infinite) float it is to
+        # evaluation, refused naming the input; int() of over 4300 digits would raise.
+        text = loader.construct_scalar(node).replace("_", "")
+        if text.lstrip("+-").isdigit() and len(text.lstrip("+-")) > 300:
+            return float(text)
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+    Loader.add_constructor("tag:yaml.org,2002:int", integer)
     return Loader
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Optional, Union
 
 import attrs
@@ -289,16 +290,28 @@ class _Checker:
                     self.error(
                         "E302", "a molar mass needs a unit of mass per amount of substance, such as g/mol", mass.span
                     )
+            elif not self.finite_literal(mass.amount):
+                failed = True
             elif mass.amount.value <= 0:
                 failed = True
                 self.error("E302", "a molar mass must be greater than zero", mass.span)
             else:
                 molar_mass = mass.amount.value * factor
+                if not math.isfinite(molar_mass):
+                    failed, molar_mass = True, None
+                    self.error(
+                        "E206",
+                        f"the molar mass {self.source.slice(mass.amount.span)} is too large to compute with: "
+                        "in g/mol it can be at most about 1.8e308",
+                        mass.span,
+                    )
         bounds = None
         range_ = node.attribute(ast.Range)
         if range_ is not None:
             low, high = range_.low.value, range_.high.value
-            if low > high:
+            if not (self.finite_literal(range_.low) & self.finite_literal(range_.high)):
+                pass  # reported: a range beyond the float range bounds nothing
+            elif low > high:
                 self.error(
                     "E302",
                     f"the range of '{node.name}' runs from {range_.low.text} down to {range_.high.text}: "
@@ -406,10 +419,28 @@ class _Checker:
         return t
 
     def visit_Number(self, node: ast.Number, want_bool: bool) -> Type:
+        finite = self.finite_literal(node)
         if node.unit is None:
-            return BARE
+            return BARE if finite else Err()
         unit = self.resolve_unit(node.unit, node.unit_span)
-        return Num(unit) if unit is not None else Err()
+        return Num(unit) if unit is not None and finite else Err()
+
+    def finite_literal(self, node: ast.Number) -> bool:
+        """Whether a number literal is within the float range; E206 when it is not.
+
+        The later stages (lowering, the backends) read literals as floats and rely on
+        this: a literal such as 1e400, or an integer of 400 digits, is refused here.
+        """
+        if math.isfinite(node.value):
+            return True
+        digits = [c for c in node.text if c.isdigit()]
+        shown = node.text if len(node.text) <= 24 else f"{node.text[:12]}... ({len(digits)} digits)"
+        self.error(
+            "E206",
+            f"the number {shown} is too large to compute with: numbers can be at most about 1.8e308",
+            node.span,
+        )
+        return False
 
     def visit_String(self, node: ast.String, want_bool: bool) -> Type:
         return Str(node.value)

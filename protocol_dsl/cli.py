@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 from .errors import DataError, RulesError
+from .report import diagnose, github, sarif, version
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -28,7 +28,7 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="protocol-dsl",
         description="Check clinical-trial eligibility rule files and evaluate patients against them.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
@@ -116,15 +116,6 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("protocol-dsl")
-    except Exception:  # not installed: running from a source tree
-        return "unknown"
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit code."""
     _safe_streams()
@@ -209,24 +200,6 @@ class _Files:
             return None
 
 
-def _diagnose(text: str, name: str, strict: bool = False):
-    """Every diagnostic of a file: syntax, checks, and (for a file without errors) deep checks."""
-    from .analysis import deep_diagnostics
-    from .checker import check
-    from .parser import parse_source
-    from .source import Source
-
-    source = Source(text, name)
-    try:
-        tree = parse_source(source)
-    except RulesError as problem:
-        return problem.diagnostics
-    checked = check(source, tree)
-    if checked.errors:
-        return checked.diagnostics
-    return sorted(checked.diagnostics + deep_diagnostics(checked, strict), key=lambda d: (d.span.start, d.code))
-
-
 # ------------------------------------------------------------------------ check
 def _check(args) -> int:
     diagnostics = []
@@ -235,16 +208,16 @@ def _check(args) -> int:
     for path in files:
         text = named.read(path)
         if text is not None:
-            diagnostics.extend(_diagnose(text, str(path), args.strict))
+            diagnostics.extend(diagnose(text, str(path), args.strict))
     errors = sum(d.severity == "error" for d in diagnostics)
     warnings = len(diagnostics) - errors
     if args.format == "json":
         print(json.dumps([d.to_dict() for d in diagnostics], indent=2, ensure_ascii=False))
     elif args.format == "github":
         for d in diagnostics:
-            print(_github(d))
+            print(github(d))
     elif args.format == "sarif":
-        print(json.dumps(_sarif(diagnostics), indent=2, ensure_ascii=False))
+        print(json.dumps(sarif(diagnostics), indent=2, ensure_ascii=False))
     else:
         for d in diagnostics:
             print(d.format())
@@ -256,64 +229,6 @@ def _check(args) -> int:
     if errors or (args.strict and warnings):
         return EXIT_PROBLEMS
     return EXIT_OK
-
-
-def _sarif(diagnostics) -> dict:
-    """A SARIF 2.1.0 log: one run, every code as a rule, every diagnostic as a result."""
-    from .errors import CODES
-
-    codes = list(CODES)
-    results = []
-    for d in diagnostics:
-        results.append(
-            {
-                "ruleId": d.code,
-                "ruleIndex": codes.index(d.code),
-                "level": "error" if d.severity == "error" else "warning",
-                "message": {"text": d.message},
-                "locations": [
-                    {
-                        "physicalLocation": {
-                            "artifactLocation": {"uri": Path(d.file).as_posix()},
-                            "region": {
-                                "startLine": d.line,
-                                "startColumn": d.column,
-                                "endLine": d.end_line,
-                                "endColumn": d.end_column,
-                                "snippet": {"text": d.source.line_text(d.line)},
-                            },
-                        }
-                    }
-                ],
-            }
-        )
-    rules = [
-        {
-            "id": code,
-            "name": "".join(word.capitalize() for word in re.findall(r"[A-Za-z0-9]+", summary)),
-            "shortDescription": {"text": summary},
-            "defaultConfiguration": {"level": "error" if code.startswith("E") else "warning"},
-        }
-        for code, summary in CODES.items()
-    ]
-    return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{"tool": {"driver": {"name": "protocol-dsl", "version": _version(), "rules": rules}}, "results": results}],
-    }
-
-
-def _github(d) -> str:
-    def escape(text: str, property: bool = False) -> str:
-        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        return text.replace(":", "%3A").replace(",", "%2C") if property else text
-
-    level = "error" if d.severity == "error" else "warning"
-    where = (
-        f"file={escape(d.file, True)},line={d.line},col={d.column},"
-        f"endLine={d.end_line},endColumn={d.end_column},title={escape(d.code, True)}"
-    )
-    return f"::{level} {where}::{escape(d.message)}"
 
 
 # ------------------------------------------------------------------------ fmt
@@ -579,7 +494,10 @@ def _load_json(text: str):
         return seen
 
     try:
-        return json.loads(text, object_pairs_hook=no_duplicates)
+        # Numbers are read as floats, as evaluation uses them: an integer of any length
+        # (Python refuses to convert more than 4300 digits to an int) becomes a float,
+        # infinite beyond the float range, which data.prepare refuses naming the input.
+        return json.loads(text, object_pairs_hook=no_duplicates, parse_int=float)
     except json.JSONDecodeError as problem:
         raise DataError([f"not valid JSON: {problem.msg} at line {problem.lineno}, column {problem.colno}"]) from None
     except RecursionError:

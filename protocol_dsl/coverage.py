@@ -255,10 +255,7 @@ def _comparisons(checked) -> list:
         if isinstance(node, ast.Name) and node.name in checked.definitions and node.name not in visited_definitions:
             visited_definitions.add(node.name)
             pending.append(checked.definitions[node.name].expr)
-        for field in attrs.fields(type(node)):
-            value = getattr(node, field.name)
-            children = value if isinstance(value, tuple) else (value,)
-            pending.extend(c for c in children if attrs.has(type(c)) and type(c).__module__ == ast.__name__)
+        pending.extend(ast.children(node))
     return sorted(seen.values(), key=lambda n: n.span.start)
 
 

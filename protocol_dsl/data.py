@@ -31,7 +31,9 @@ def _show(value: Any) -> str:
     if isinstance(value, (int, float)):
         try:
             return format_number(value) if math.isfinite(value) else str(value)
-        except OverflowError:
+        except OverflowError:  # an int beyond the float range
+            if value.bit_length() > 14000:  # str() refuses more than 4300 digits
+                return f"a whole number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
             return str(value)[:20] + "..."
     if isinstance(value, dict):
         return "{" + ", ".join(f"{quoted(str(k))}: {_show(v)}" for k, v in value.items()) + "}"
@@ -136,12 +138,13 @@ def _number(t: Num, raw: Any) -> float:
 
 
 def _finite(raw: Any, wanted: str) -> float:
+    """A patient's number as a float (as the generated fast path reads it), or ValueError."""
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         raise ValueError(f"expected {wanted}, got {_show(raw)}")
     try:
-        finite = math.isfinite(raw)
+        number = float(raw)
     except OverflowError:  # an int too large for a float
-        finite = False
-    if not finite:
+        number = math.inf
+    if not math.isfinite(number):
         raise ValueError(f"expected a finite number, got {_show(raw)}")
-    return raw
+    return number

@@ -39,6 +39,7 @@ CODES = {
     "E203": "category value not declared",
     "E204": "unit not allowed here",
     "E205": "not a true/false condition where one is needed",
+    "E206": "number too large",
     "E301": "unknown unit",
     "E302": "invalid input attribute",
     "W101": "number without a unit taken in the other side's unit",

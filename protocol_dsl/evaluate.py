@@ -29,7 +29,7 @@ class Protocol:
     """A checked, compiled protocol: call `evaluate(patient)`."""
 
     def __init__(self, checked: Checked):
-        from .codegen import fast_functions
+        from .backends.python import fast_functions
 
         self.checked = checked
         self.id = checked.header.id if checked.header else None
@@ -38,9 +38,9 @@ class Protocol:
         self.warnings = checked.warnings
         self._reads = [inputs_read(checked, c.expr) for c in checked.criteria]
         statuses = (Status.ELIGIBLE, Status.INELIGIBLE, Status.UNDETERMINED)
-        self._prepare_fast, self._criteria_fast = fast_functions(checked, statuses)
         self._traced: Optional[dict[str, Any]] = None
         self._program = None
+        self._prepare_fast, self._criteria_fast = fast_functions(self.program, statuses)
 
     @property
     def program(self):
@@ -77,10 +77,16 @@ class Protocol:
         return screen(self, cohort, engine=engine, units_by_input=units, id_column=id_column)
 
     def to_sql(self, dialect: str = "duckdb", source: str = "patients") -> str:
-        """The criteria as one SELECT over `source` (columns named after the inputs)."""
-        from .sql import to_sql
+        """The criteria as one SELECT over `source` (columns named after the inputs, and `_row`).
 
-        return to_sql(self.checked, dialect, source)
+        The result columns are `_row`, `status`, one per criterion (by id) and `missing`;
+        see docs/screening.md for the names inside and a criterion named like a result column.
+        """
+        try:
+            from .backends.sql import to_sql
+        except ImportError:
+            raise ImportError("SQL needs sqlglot: pip install 'protocol-dsl[screen]'") from None
+        return to_sql(self.program, dialect, source)
 
     def traced_functions(self) -> dict[str, Any]:
         """The criteria compiled with recorders, built on first use."""
@@ -108,7 +114,7 @@ class CriterionResult:
 
     @property
     def reason(self) -> str:
-        return Reasons(self._result.protocol.checked).reason(self.trace)
+        return Reasons(self._result.protocol.checked).criterion_reason(self.trace)
 
     @property
     def passes(self) -> Optional[bool]:
@@ -222,6 +228,16 @@ class Reasons:
     def __init__(self, checked: Checked):
         self.checked = checked
         self.source = checked.source
+        self.whole: set[int] = set()  # traces that stand for the whole criterion
+
+    def criterion_reason(self, trace: Trace) -> str:
+        """The reason for a criterion's value, from the trace of its expression."""
+        whole = trace
+        self.whole = {id(whole)}
+        while isinstance(whole.node, ast.Name) and whole.children:  # a definition stands for its body
+            whole = whole.children[0]
+            self.whole.add(id(whole))
+        return self.reason(trace)
 
     def reason(self, trace: Trace) -> str:
         return getattr(self, "reason_" + type(trace.node).__name__, self.reason_other)(trace)
@@ -360,7 +376,10 @@ class Reasons:
         condition, *branches = trace.children
         why = self.reason(condition)
         if condition.value is False and trace.node.otherwise is None:
-            return f"not applicable: {why}"
+            if id(trace) in self.whole:
+                return f"not applicable: {why}"
+            # Inside a larger expression the `if` is only a true part of it, not the verdict.
+            return f"{why}, so {_text(self.source, trace.node)} is true"
         if condition.value is None:
             if trace.value is None:
                 return f"{why}; whether it applies decides the outcome"

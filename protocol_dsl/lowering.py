@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import attrs
+
 from . import ast, ir, units
 from .checker import Bool, Cat, Checked, Num, Str, conversion, inputs_read
 from .numeric import finite
@@ -201,11 +203,16 @@ class Lowering:
         operands = [self.lower(operand) for operand in node.operands]  # each computed once
         if len(node.ops) == 1:
             return self.pair(node.operands[0], node.ops[0], node.operands[1], operands[0], operands[1], node)
-        pairs = tuple(
-            self.pair(node.operands[i], op, node.operands[i + 1], operands[i], operands[i + 1], None)
-            for i, op in enumerate(node.ops)
-        )
-        return ir.And(operands=pairs, origin=node)
+        pairs = []
+        for i, op in enumerate(node.ops):
+            pair = self.pair(node.operands[i], op, node.operands[i + 1], operands[i], operands[i + 1], None)
+            if pairs and isinstance(pair, ir.Compare) and isinstance(pair.left, ir.Const):
+                before = pairs[-1].right if isinstance(pairs[-1], ir.Compare) else None
+                if pair.left is not before:
+                    # A literal taken in another unit for this pair: computed, but shown once.
+                    pair = attrs.evolve(pair, left=attrs.evolve(pair.left, origin=None))
+            pairs.append(pair)
+        return ir.And(operands=tuple(pairs), origin=node)
 
     def lower_Membership(self, node: ast.Membership) -> ir.Node:
         values = tuple(dict.fromkeys(v.value for v in node.values))

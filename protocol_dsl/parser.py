@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from pathlib import Path
 
 import attrs
 import lark
@@ -32,12 +33,16 @@ _NAMED = {
 }
 
 
+def grammar_path() -> Path:
+    """The grammar file: inside the installed package, or the source tree's top-level grammar/."""
+    packaged = Path(__file__).parent / "grammar" / "protocol.lark"
+    return packaged if packaged.exists() else Path(__file__).parent.parent / "grammar" / "protocol.lark"
+
+
 @functools.cache
 def _lark() -> lark.Lark:
-    return lark.Lark.open_from_package(
-        "protocol_dsl",
-        "protocol.lark",
-        ("grammar",),
+    return lark.Lark.open(
+        str(grammar_path()),
         parser="lalr",
         propagate_positions=True,
         maybe_placeholders=True,
@@ -142,14 +147,27 @@ def _describe(token: lark.Token) -> str:
     return f"'{token.value}'"
 
 
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.%µμ^/")
+
+
 def _previous_text(text: str, offset: int) -> str:
     """The token just before an offset, roughly: enough to say 'after >'."""
-    before = text[:offset].rstrip()
+    # Scanned backwards from the end, in time linear in the token's length: a regular
+    # expression anchored with `$` tries every start position, quadratic in the text.
+    end = len(text[:offset].rstrip())
+    if end == 0:
+        return ""
     for operator in ("..", "<=", ">=", "==", "!="):
-        if before.endswith(operator):
+        if end >= len(operator) and text.startswith(operator, end - len(operator), end):
             return operator
-    match = re.search(r"(\"[^\"\n]*\"|'[^'\n]*'|[A-Za-z0-9_.%µμ^/]+|<=|>=|==|!=|\.\.|\S)$", before)
-    return match.group(1) if match else ""
+    last = text[end - 1]
+    if last in "\"'":  # a quoted text or unit, opened on the same line
+        opening = text.rfind(last, text.rfind("\n", 0, end - 1) + 1, end - 1)
+        return text[opening:end] if opening >= 0 else last
+    start = end
+    while start > 0 and text[start - 1] in _WORD_CHARS:
+        start -= 1
+    return text[start:end] if start < end else last
 
 
 def _expected_words(expected: set[str]) -> str:
@@ -203,6 +221,8 @@ def _syntax_diagnostic(
         previous = _previous_text(text, offset)
         if shift and len(text[:offset].rstrip()) <= shift:
             previous = ""
+        if len(previous) > 40:  # a generated name of thousands of characters: its start is enough
+            previous = previous[:37] + "..."
         found = "the text ends" if token.type == "$END" else f"found {_describe(token)}"
         after = f" after '{previous}'" if previous else ""
         message = f"expected {_expected_words(expected)}{after}, but {found}"
@@ -308,6 +328,12 @@ class _ToAst(Transformer_NonRecursive):
         count, *operands = children
         if not count.value.isdigit():
             raise _BadSyntax(f"'at least' needs a whole number, not {count.value}", _tok_span(count))
+        if len(count.value.lstrip("0")) > 15:  # int() of more than 4300 digits raises
+            raise _BadSyntax(
+                f"'at least' {count.value[:12]}... ({len(count.value)} digits) is more than any list can hold: "
+                f"give a count up to the {len(operands)} items listed",
+                _tok_span(count),
+            )
         return ast.AtLeast(count=int(count.value), operands=tuple(operands), span=_span(meta))
 
     def compare(self, meta, children):

@@ -7,7 +7,10 @@ in SQL: a row with a value of the wrong type, outside its range or not among its
 categories is never dropped silently: it is reported with its row number and reason,
 counted, and returned (or written) as a reject. Valid rows get the status, every
 criterion's value and the missing inputs. DuckDB runs it by default; Spark runs the
-very same SQL, translated by sqlglot.
+very same sqlglot tree (backends/sql.py) rendered in its dialect.
+
+Every column is read and computed under an internal name (`$s0` the cohort's first
+column, `$row`, `$i0` an input...): see docs/screening.md, "Where an engine differs".
 """
 
 from __future__ import annotations
@@ -18,17 +21,29 @@ from typing import Any, Optional, Union
 
 import attrs
 
-from . import units
-from .checker import Num
-from .sql import SqlGenerator, quote, summary_query, validation_query
+from . import ir, units
+from .checker import Bool, Num
+from .errors import ProtocolDslError
 
 _HEADER_UNIT = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*\[(?P<unit>[^\]]+)\]\s*$")
 FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
            ".jsonl": "json", ".ndjson": "json", ".json": "json"}
 
 
-class ScreenError(Exception):
+RESERVED_ID = ("_row", "status", "missing", "problem")  # result columns an --id column cannot be named
+
+
+class ScreenError(ProtocolDslError):
     """A cohort that cannot be screened (unreadable, unknown format, unit that cannot convert)."""
+
+
+try:  # sqlglot comes with the 'screen' extra; without it, screen() says so
+    from sqlglot import exp
+
+    from .backends.sql import (RESERVED, CriteriaQuery, Layers, and_, case, column, criterion_names, fn, is_finite,
+                               is_null, not_, number, summary_query, typed_null)
+except ImportError:  # pragma: no cover
+    exp = None
 
 
 @attrs.define
@@ -59,35 +74,152 @@ def _require(module: str):
 def screen(protocol, cohort: Union[str, Path, Any], *, engine: str = "duckdb", units_by_input: Optional[dict] = None,
            id_column: Optional[str] = None, output: Optional[Path] = None, progress: bool = False) -> Screening:
     """Screen every patient of a cohort (path or Arrow-compatible table)."""
+    _require("sqlglot")
+    if id_column is not None and id_column in RESERVED_ID:
+        raise ScreenError(f"--id {id_column}: the results have a '{id_column}' column of their own; "
+                          f"rename the id column in the cohort")
     if engine == "duckdb":
         runner: _Engine = _DuckDB(progress)
     elif engine == "spark":
         runner = _Spark()
     else:
         raise ScreenError(f"unknown engine {engine!r}: use duckdb or spark")
+    program = protocol.program
     try:
-        columns = runner.load(cohort)
+        columns, numeric_columns = runner.load(cohort)
         mapping, warnings = _map_columns(protocol, columns, units_by_input or {}, id_column)
-        keep = [id_column] if id_column else []
-        typed = validation_query(protocol.checked, mapping, "raw", keep)
-        runner.view("typed", typed)
-        valid = "(SELECT * FROM typed WHERE _problem = '')"
-        criteria = SqlGenerator(protocol.checked).criteria_query(valid, keep=["_row"] + keep)
-        results = runner.table("results", criteria, output)
+        keep = {"$id": _source(columns.index(id_column))} if id_column else {}
+        inputs = {name: f"$i{index}" for index, name in enumerate(program.inputs)}
+        typed = validation_query(program, inputs, mapping, numeric_columns, keep)
+        runner.view("$typed", typed)
+        evaluation = CriteriaQuery(program, inputs)
+        valid = exp.select(exp.Star()).from_(_table("$typed"), copy=False).where(
+            exp.EQ(this=column("$problem"), expression=exp.Literal.string("")), copy=False)
+        internal = ["$row", *keep] + evaluation.result_columns()
+        runner.table("$results", evaluation.select(valid, [column(c) for c in internal]))
+        kept = ["$row", *keep]
         rejects = runner.query(
-            f"SELECT _row{''.join(', ' + quote(k) for k in keep)}, _problem AS problem FROM typed "
-            f"WHERE _problem <> '' ORDER BY _row"
-        )
-        summary_row = runner.query(summary_query(protocol.checked, results)).to_pylist()[0]
+            exp.select(*[column(c) for c in kept + ["$problem"]]).from_(_table("$typed"), copy=False)
+            .where(exp.NEQ(this=column("$problem"), expression=exp.Literal.string("")), copy=False).order_by(column("$row"), copy=False))
+        rejects = rejects.rename_columns(["_row"] + ([id_column] if id_column else []) + ["problem"])
+        flags = {name: flag.name for name, flag in evaluation.missing_flags.items()}
+        summary_row = runner.query(summary_query(program, flags, _table("$results"))).to_pylist()[0]
+        shown = ["$row", *keep, "$status"] + [c.name for c in evaluation.backend.criteria] + ["$missing"]
+        names = (["_row"] + ([id_column] if id_column else []) + ["status"]
+                 + criterion_names(program, RESERVED + ((id_column,) if id_column else ())) + ["missing"])
+        results = exp.select(*[column(c) for c in shown]).from_(_table("$results"), copy=False).order_by(column("$row"), copy=False)
+        table = runner.results(results, names, output)
     finally:
         runner.close()
     summary = _summary(protocol, summary_row, rejects.num_rows)
-    table = runner.last_results
     return Screening(table, rejects, summary, warnings)
 
 
+def _source(position: int) -> str:
+    """The internal name of the cohort's column at this position."""
+    return f"$s{position}"
+
+
+def _table(name: str) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(name, quoted=True))
+
+
+MARKERS = ("", "NA", "null", "NULL")  # a cell that reads as unknown (unless it is a declared category value)
+NUMBER_TEXT = "^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"  # what both engines read alike
+
+
+def validation_query(program, inputs: dict[str, str], mapping: dict, numeric_columns: set, keep: dict) -> exp.Select:
+    """SELECT $row, kept columns, each input typed and in its unit (by internal name), $problem FROM $raw.
+
+    `mapping`: input -> (cohort column position, factor into the input's unit, the
+    column's unit as written or None); an input without a column is NULL for everyone.
+    A number column the engine already reads as a number is cast; any other column is
+    read as text, so that a number in a text column and text in a number column are
+    judged alike. Every problem of a row is reported, joined by "; ".
+    """
+    layers = Layers()
+    problems = []
+    selected = [column("$row")] + [exp.alias_(column(src), out, quoted=True, copy=False) for out, src in keep.items()]
+    markers = [exp.Literal.string(m) for m in MARKERS]
+    for name, info in program.inputs.items():
+        internal = inputs[name]
+        t = info.type
+        kind = ir.NUMBER if isinstance(t, Num) else ir.BOOLEAN if isinstance(t, Bool) else ir.TEXT
+        if name not in mapping:
+            selected.append(exp.alias_(typed_null(kind), internal, quoted=True, copy=False))
+            continue
+        position, factor, given_unit = mapping[name]
+        source = column(_source(position))
+        as_text = exp.Cast(this=source, to=exp.DataType.build("text"))
+        if kind == ir.TEXT:
+            cell = layers.add(as_text)  # categories are not trimmed: " a" may be a value
+            values = [exp.Literal.string(v) for v in t.values]
+            if t.open:
+                value = case((exp.In(this=exp.Trim(this=cell), expressions=markers), exp.Null()), default=cell)
+                problem = None
+            else:
+                declared = exp.In(this=cell, expressions=values)
+                value = case((declared, cell))
+                problem = case((and_(not_(is_null(cell)), not_(declared),
+                                     not_(exp.In(this=exp.Trim(this=cell), expressions=markers))),
+                                _concat(name + ": ", cell, " is not one of " + ", ".join(t.values))))
+            selected.append(exp.alias_(value, internal, quoted=True, copy=False))
+            if problem is not None:
+                problems.append(problem)
+            continue
+        raw = layers.add(exp.Trim(this=as_text))
+        present = layers.add(and_(not_(is_null(raw)), not_(exp.In(this=raw, expressions=markers))))
+        if kind == ir.BOOLEAN:
+            lowered = exp.Lower(this=raw)
+            selected.append(exp.alias_(case((present, exp.EQ(this=lowered, expression=exp.Literal.string("true")))),
+                                       internal, quoted=True, copy=False))
+            bad = not_(exp.In(this=lowered, expressions=[exp.Literal.string("true"), exp.Literal.string("false")]))
+            problems.append(case((and_(present, bad), _concat(name + ": expected true or false, got ", raw))))
+            continue
+        if position in numeric_columns:
+            parsed = exp.Cast(this=source, to=exp.DataType.build("double"))
+        else:
+            parsed = case((exp.RegexpLike(this=raw, expression=exp.Literal.string(NUMBER_TEXT)),
+                           exp.TryCast(this=raw, to=exp.DataType.build("double"))))
+        parsed = layers.add(parsed)
+        value = parsed if factor == 1.0 else layers.add(exp.Mul(this=parsed, expression=number(factor)))
+        selected.append(exp.alias_(case((present, value)), internal, quoted=True, copy=False))
+        unit = f" {t.unit.text}" if not t.unit.is_dimensionless else ""
+        whens = [(not_(exp.Coalesce(this=is_finite(parsed), expressions=[exp.false()])),
+                  _concat(name + ": not a number: ", raw))]
+        if factor != 1.0:
+            whens.append((not_(exp.Coalesce(this=is_finite(value), expressions=[exp.false()])),
+                          _concat(name + ": ", raw, f" {given_unit} is too large")))
+        if info.range is not None:
+            low, high = info.range
+            shown = [raw] if factor == 1.0 else [
+                raw, f" {given_unit} (", exp.Cast(this=value, to=exp.DataType.build("text")), unit + ")"]
+            whens.append((not_(exp.Between(this=value, low=number(low), high=number(high))),
+                          _concat(name + ": ", *shown, f" is outside the plausible range {_range(info)}{unit}")))
+        problems.append(case((not_(present), exp.Null()), *whens))
+    problem = fn("concat_ws", exp.Literal.string("; "), *problems) if problems else exp.Literal.string("")
+    selected.append(exp.alias_(problem, "$problem", quoted=True, copy=False))
+    return layers.select(_table("$raw"), selected)
+
+
+def _concat(*parts) -> exp.Expression:
+    """Text parts (str literals or expressions) joined with ||."""
+    items = [exp.Literal.string(x) if isinstance(x, str) else x for x in parts]
+    joined = items[0]
+    for item in items[1:]:
+        joined = exp.DPipe(this=joined, expression=item, safe=True)
+    return joined
+
+
+def _range(info) -> str:
+    from .data import format_number
+
+    low, high = info.range
+    return f"{format_number(low)}..{format_number(high)}"
+
+
 def _map_columns(protocol, columns: list[str], given: dict, id_column: Optional[str]):
-    """Input -> (cohort column, factor into the input's unit, the column's unit); warnings."""
+    """Input -> (the cohort column's position, factor into the input's unit, the column's unit); warnings."""
     import difflib
 
     inputs = protocol.inputs
@@ -98,8 +230,11 @@ def _map_columns(protocol, columns: list[str], given: dict, id_column: Optional[
             raise ScreenError(f"--unit {name}=...: '{name}' is not an input of the protocol")
     if id_column is not None and id_column not in columns:
         raise ScreenError(f"--id {id_column}: the cohort has no such column")
-    for column in columns:
-        if column == id_column or column == "_row":
+    if id_column is not None and columns.count(id_column) > 1:
+        raise ScreenError(f"--id {id_column}: the cohort has two such columns")
+    given_by: dict[str, str] = {}
+    for position, column in enumerate(columns):
+        if column == id_column:
             continue
         match = _HEADER_UNIT.match(column)
         name, unit_text = (match.group("name"), match.group("unit").strip()) if match else (column, None)
@@ -109,12 +244,13 @@ def _map_columns(protocol, columns: list[str], given: dict, id_column: Optional[
             warnings.append(f"column '{column}' is not an input of the protocol and was ignored{hint}")
             continue
         if name in mapping:
-            raise ScreenError(f"input '{name}' is given by two columns: '{mapping[name][0]}' and '{column}'")
+            raise ScreenError(f"input '{name}' is given by two columns: '{given_by[name]}' and '{column}'")
         if name in given:
             if unit_text is not None and units.parse_unit(unit_text) != units.parse_unit(given[name]):
                 raise ScreenError(f"column '{column}' says {unit_text} but --unit says {name}={given[name]}: which is it?")
             unit_text = given[name]
-        mapping[name] = (column, _factor(inputs[name], unit_text, column), unit_text)
+        mapping[name] = (position, _factor(inputs[name], unit_text, column), unit_text)
+        given_by[name] = column
     absent = [name for name in inputs if name not in mapping]
     if absent:
         warnings.append(
@@ -143,13 +279,16 @@ def _factor(info, unit_text: Optional[str], column: str) -> float:
 def _summary(protocol, row: dict, rejected: int) -> dict:
     row = {key: int(value or 0) for key, value in row.items()}  # engines sum into decimals
     criteria = []
-    remaining = row["patients"] or 0
-    for c in protocol.checked.criteria:
-        removed = row[f"removed:{c.id}"] or 0
+    remaining = row["$patients"]
+    for index, c in enumerate(protocol.program.criteria):
+        removed = row[f"$removed{index}"]
         remaining -= removed
         criteria.append({"id": c.id, "kind": c.kind, "text": c.text, "removed": removed, "remaining": remaining,
-                         "fails": row[f"fails:{c.id}"] or 0, "unknown": row[f"unknown:{c.id}"] or 0})
-    missing = {name: row[f"missing:{name}"] for name in sorted(protocol.inputs) if row[f"missing:{name}"]}
+                         "fails": row[f"$fails{index}"], "unknown": row[f"$unknown{index}"]})
+    missing = {name: row.get(f"$missing{index}", 0) for index, name in enumerate(sorted(protocol.program.inputs))}
+    missing = {name: count for name, count in missing.items() if count}
+    row = {"patients": row["$patients"], "eligible": row["$eligible"], "ineligible": row["$ineligible"],
+           "undetermined": row["$undetermined"]}
     return {
         "protocol": protocol.id,
         "patients": (row["patients"] or 0) + rejected,
@@ -188,8 +327,32 @@ def attrition_text(summary: dict) -> str:
 
 
 # ---------------------------------------------------------------- engines
+# Every engine reads the cohort's columns by position under internal names ($s0, $s1...
+# and $row), so that two columns differing only in case stay two columns, and renames
+# to the user's names only in the Arrow tables it returns.
+NUMERIC_TYPES = ("DOUBLE", "FLOAT", "REAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT",
+                 "UINTEGER", "USMALLINT", "UTINYINT", "DECIMAL", "INT", "LONG", "SHORT", "BYTE")
+
+
+def _param(name: str, value) -> exp.Expression:
+    return exp.EQ(this=exp.var(name), expression=value)
+
+
+def _aliased(relation: exp.Expression, names: list[str]) -> exp.Expression:
+    """relation AS "$cohort"("$s0", ...): its columns renamed by position."""
+    alias = exp.TableAlias(this=exp.to_identifier("$cohort", quoted=True),
+                           columns=[exp.to_identifier(n, quoted=True) for n in names])
+    if isinstance(relation, exp.Table):
+        relation.set("alias", alias)
+        return relation
+    return exp.Table(this=relation, alias=alias)
+
+
+def _renamed(table, names: list[str]):
+    return table.rename_columns(names)
+
+
 class _Engine:
-    last_results: Any = None
     name = "the cohort"
 
     def close(self) -> None:
@@ -201,77 +364,125 @@ class _DuckDB(_Engine):
         duckdb = _require("duckdb")
         _require("pyarrow")
         self.connection = duckdb.connect()
-        if progress:
-            self.connection.execute("SET enable_progress_bar = true")
-        else:
-            self.connection.execute("SET enable_progress_bar = false")
+        self.connection.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
 
-    def load(self, cohort) -> list[str]:
-        duckdb = _require("duckdb")
+    def load(self, cohort) -> tuple[list[str], set]:
+        sources = lambda count: [_source(i) for i in range(count)]  # noqa: E731
+        numbered = None
         if isinstance(cohort, (str, Path)):
             path, kind = _cohort_file(cohort)
-            where = _sql_text(str(path))
+            self.name = str(cohort)
+            where = exp.Literal.string(str(path))
             if kind == "csv":
                 # The header is read here and every row must match it: DuckDB's sniffer
                 # would otherwise take a ragged row for the header and lose patients.
                 delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-                header = _csv_header(path, delimiter)
-                columns = "{" + ", ".join(f"{_sql_text(name)}: 'VARCHAR'" for name in header) + "}"
-                reader = (
-                    f"read_csv({where}, header = true, auto_detect = false, columns = {columns}, "
-                    f"delim = {_sql_text(delimiter)}, quote = '\"', strict_mode = true, null_padding = false)"
-                )
+                names = _csv_header(path, delimiter)
+                columns = exp.Struct(expressions=[exp.PropertyEQ(this=exp.Literal.string(n), expression=exp.Literal.string("VARCHAR"))
+                                                  for n in sources(len(names))])
+                reader = exp.Anonymous(this="read_csv", expressions=[
+                    where, _param("header", exp.true()), _param("auto_detect", exp.false()), _param("columns", columns),
+                    _param("delim", exp.Literal.string(delimiter)), _param("quote", exp.Literal.string('"')),
+                    _param("strict_mode", exp.true()), _param("null_padding", exp.false()),
+                    # an unquoted empty field is missing; a quoted one ("") is the empty text
+                    _param("allow_quoted_nulls", exp.false())])
+                relation = _aliased(exp.Table(this=reader), sources(len(names)))
             elif kind == "parquet":
-                # The reader numbers the rows itself, far cheaper than a window over them all.
-                reader = f"read_parquet({where}, file_row_number = true)"
-            else:
-                reader = f"read_json({where}, format = 'newline_delimited', records = true)"
-        else:
-            self.connection.register("cohort_table", cohort)
-            reader = "cohort_table"
-        self.name = str(cohort) if isinstance(cohort, (str, Path)) else "the cohort"
-        if "file_row_number = true" in reader:
-            self.run(f"CREATE VIEW raw AS SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) FROM {reader}")
-        else:
-            self.run(f"CREATE VIEW raw AS SELECT row_number() OVER () AS _row, * FROM {reader}")
-        return [c for c in self.connection.sql("SELECT * FROM raw LIMIT 0").columns if c != "_row"]
+                import pyarrow.parquet as pq
 
-    def run(self, statement: str):
+                try:
+                    names = pq.read_schema(path).names
+                except Exception as problem:  # pyarrow: not a Parquet file
+                    raise ScreenError(f"{path}: cannot be read as Parquet ({problem})") from None
+                # The reader numbers the rows itself, far cheaper than a window over them all.
+                reader = exp.Anonymous(this="read_parquet", expressions=[where, _param("file_row_number", exp.true())])
+                relation = _aliased(exp.Table(this=reader), sources(len(names)) + ["$file_row"])
+                numbered = exp.Add(this=column("$file_row"), expression=exp.Literal.number(1))
+            else:
+                reader = exp.Anonymous(this="read_json", expressions=[
+                    where, _param("format", exp.Literal.string("newline_delimited")), _param("records", exp.true())])
+                # (DuckDB reads JSON keys case-insensitively: the names are what it reads)
+                names = list(self.sql_relation(exp.select(exp.Star()).from_(exp.Table(this=reader), copy=False).limit(0, copy=False)).columns)
+                relation = _aliased(exp.Table(this=reader), sources(len(names)))
+        else:
+            self.connection.register("protocol_dsl_cohort", cohort)
+            names = [str(n) for n in (cohort.column_names if hasattr(cohort, "column_names") else cohort.columns)]
+            relation = _aliased(exp.Table(this=exp.to_identifier("protocol_dsl_cohort")), sources(len(names)))
+        row = numbered if numbered is not None else exp.Window(this=exp.RowNumber())
+        raw = exp.select(exp.alias_(row, "$row", quoted=True, copy=False), *[column(n) for n in sources(len(names))]).from_(relation, copy=False)
+        self.view("$raw", raw)
+        types = self.sql_relation(exp.select(exp.Star()).from_(_table("$raw"), copy=False).limit(0, copy=False)).types[1:]
+        numeric = {i for i, t in enumerate(types) if str(t).split("(")[0].upper() in NUMERIC_TYPES}
+        return names, numeric
+
+    def sql_relation(self, query: exp.Expression):
+        duckdb = _require("duckdb")
+        try:
+            return self.connection.sql(query.sql(dialect="duckdb"))
+        except duckdb.Error as problem:
+            raise ScreenError(f"{self.name}: {_first_lines(problem)}") from None
+
+    def run(self, statement: exp.Expression):
         """Execute, turning any engine error (unreadable rows, unwritable output) into a ScreenError."""
         duckdb = _require("duckdb")
         try:
-            return self.connection.execute(statement)
+            return self.connection.execute(statement.sql(dialect="duckdb"))
         except duckdb.Error as problem:
-            lines = [line.strip() for line in str(problem).splitlines() if line.strip()]
-            detail = "; ".join(line for line in lines[:3] if not line.startswith(("*", "LINE")))
-            raise ScreenError(f"{self.name}: {detail}") from None
+            raise ScreenError(f"{self.name}: {_first_lines(problem)}") from None
 
-    def view(self, name: str, query: str) -> None:
-        self.run(f"CREATE VIEW {name} AS {query}")
+    def view(self, name: str, query: exp.Expression) -> None:
+        self.run(exp.Create(this=_table(name), kind="VIEW", expression=query))
 
-    def table(self, name: str, query: str, output: Optional[Path]) -> str:
-        # Results are computed once: written straight to the output, or kept in a table.
-        if output is not None:
-            kind = "PARQUET" if Path(output).suffix.lower() in (".parquet", ".pq") else "CSV, HEADER"
-            target = _sql_text(str(output))
-            self.run(f"COPY ({query} ORDER BY _row) TO {target} (FORMAT {kind})")
-            reader = "read_parquet" if kind == "PARQUET" else "read_csv"
-            self.run(f"CREATE VIEW {name} AS SELECT * FROM {reader}({target})")
-            self.last_results = None
-        else:
-            self.run(f"CREATE TABLE {name} AS {query} ORDER BY _row")
-            self.last_results = self.connection.sql(f"SELECT * FROM {name}").to_arrow_table()
-        return name
+    def table(self, name: str, query: exp.Expression) -> None:
+        # Results are computed once, into a table the summary and the output read.
+        self.run(exp.Create(this=_table(name), kind="TABLE", expression=query))
 
-    def query(self, query: str):
+    def query(self, query: exp.Expression):
+        return self.arrow(lambda: self.sql_relation(query).to_arrow_table())
+
+    def results(self, query: exp.Expression, names: list[str], output: Optional[Path]):
+        if output is None:
+            return _renamed(self.query(query), names)
+        reader = self.arrow(lambda: self.sql_relation(query).to_arrow_reader(65536))
+        self.arrow(lambda: _stream(reader, names, Path(output)))
+        return None
+
+    def arrow(self, produce):
+        """Run what reads rows (an engine error can surface only then) with errors as ScreenError."""
         duckdb = _require("duckdb")
         try:
-            return self.connection.sql(query).to_arrow_table()
+            return produce()
         except duckdb.Error as problem:
-            raise ScreenError(f"{self.name}: {str(problem).splitlines()[0]}") from None
+            raise ScreenError(f"{self.name}: {_first_lines(problem)}") from None
 
     def close(self) -> None:
         self.connection.close()
+
+
+def _first_lines(problem) -> str:
+    lines = [line.strip() for line in str(problem).splitlines() if line.strip()]
+    return "; ".join(line for line in lines[:3] if not line.startswith(("*", "LINE")))
+
+
+def _stream(reader, names: list[str], path: Path) -> None:
+    """Write record batches under the user's column names, batch by batch."""
+    import pyarrow as pa
+
+    schema = pa.schema([field.with_name(n) for field, n in zip(reader.schema, names)])
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            writer = pq.ParquetWriter(path, schema)
+        else:
+            import pyarrow.csv as pc
+
+            writer = pc.CSVWriter(path, schema)
+        with writer:
+            for batch in reader:
+                writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+    except OSError as problem:
+        raise ScreenError(f"{path}: cannot be written ({problem.strerror or problem})") from None
 
 
 class _Spark(_Engine):
@@ -290,54 +501,63 @@ class _Spark(_Engine):
             .config("spark.sql.ansi.enabled", "false")
             .getOrCreate()
         )
+        self.spark.conf.set("spark.sql.caseSensitive", "true")  # names differing in case are two columns
+        self.spark.conf.set("spark.sql.ansi.enabled", "false")
         self.spark.sparkContext.setLogLevel("ERROR")
+        self.frames: list = []
 
-    def sql(self, query: str) -> str:
-        import sqlglot
+    def load(self, cohort) -> tuple[list[str], set]:
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
 
-        return sqlglot.transpile(query, read="duckdb", write="spark")[0]
-
-    def load(self, cohort) -> list[str]:
         reader = self.spark.read
         if isinstance(cohort, (str, Path)):
             path, kind = _cohort_file(cohort)
             if kind == "csv":
                 delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-                _csv_header(path, delimiter)
+                names = _csv_header(path, delimiter)
                 frame = reader.option("header", "true").option("sep", delimiter).option("mode", "FAILFAST").csv(str(path))
             elif kind == "parquet":
                 frame = reader.parquet(str(path))
+                names = list(frame.columns)
             else:
                 frame = reader.option("mode", "FAILFAST").json(str(path))
+                names = list(frame.columns)
         else:
-            frame = self.spark.createDataFrame(cohort.to_pandas() if hasattr(cohort, "to_pandas") else cohort)
+            frame = self.spark.createDataFrame(cohort)  # a pyarrow Table (Spark 4) or a pandas DataFrame
+            names = list(frame.columns)
         self.name = str(cohort) if isinstance(cohort, (str, Path)) else "the cohort"
-        frame.createOrReplaceTempView("cohort_table")
+        sources = [_source(i) for i in range(len(names))]
+        frame = frame.toDF(*sources)
+        numeric = {i for i, (_, t) in enumerate(frame.dtypes) if t.split("(")[0].upper() in NUMERIC_TYPES}
         # Row numbers in file order; the window runs in one partition, which is what
         # numbering rows in order costs.
-        self.spark.sql(
-            "CREATE OR REPLACE TEMP VIEW raw AS SELECT row_number() OVER "
-            "(ORDER BY monotonically_increasing_id()) AS _row, * FROM cohort_table"
-        )
-        return [c for c in self.spark.table("raw").columns if c != "_row"]
+        row = F.row_number().over(Window.orderBy(F.monotonically_increasing_id())).alias("$row")
+        frame.select(row, *[F.col(f"`{n}`") for n in sources]).createOrReplaceTempView("`$raw`")
+        return names, numeric
 
-    def view(self, name: str, query: str) -> None:
-        self.spark.sql(f"CREATE OR REPLACE TEMP VIEW {name} AS {self.sql(query)}")
+    def frame(self, query: exp.Expression):
+        return self.spark.sql(query.sql(dialect="spark"))
 
-    def table(self, name: str, query: str, output: Optional[Path]) -> str:
-        frame = self.spark.sql(self.sql(query + " ORDER BY _row"))
-        table = self.collect(frame)
-        frame.createOrReplaceTempView(name)
+    def view(self, name: str, query: exp.Expression) -> None:
+        self.frame(query).createOrReplaceTempView(f"`{name}`")
+
+    def table(self, name: str, query: exp.Expression) -> None:
+        frame = self.frame(query).cache()
+        self.frames.append(frame)
+        frame.createOrReplaceTempView(f"`{name}`")
+
+    def query(self, query: exp.Expression):
+        return self.collect(self.frame(query))
+
+    def results(self, query: exp.Expression, names: list[str], output: Optional[Path]):
+        table = _renamed(self.query(query), names)
         if output is not None:
             try:
                 _write(table, Path(output))
             except OSError as problem:
                 raise ScreenError(f"{output}: cannot be written ({problem.strerror or problem})") from None
-        self.last_results = table
-        return name
-
-    def query(self, query: str):
-        return self.collect(self.spark.sql(self.sql(query)))
+        return table
 
     def collect(self, frame):
         try:
@@ -345,6 +565,10 @@ class _Spark(_Engine):
         except Exception as problem:  # Spark raises Java errors through py4j: report, never a traceback
             first = next((line for line in str(problem).splitlines() if line.strip()), type(problem).__name__)
             raise ScreenError(f"{self.name}: {first.strip()[:300]}") from None
+
+    def close(self) -> None:
+        for frame in self.frames:
+            frame.unpersist()
 
 
 def _cohort_file(cohort) -> tuple[Path, str]:
@@ -372,10 +596,6 @@ def _csv_header(path: Path, delimiter: str) -> list[str]:
     if len(set(header)) != len(header):
         raise ScreenError(f"{path}: the header names a column twice")
     return header
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _arrow(frame):

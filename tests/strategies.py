@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+
 import attrs
 from hypothesis import strategies as st
 
@@ -426,3 +427,300 @@ def completions(draw, generated: Generated, partial: dict) -> dict:
 def kleene_values() -> st.SearchStrategy:
     """True, false or unknown (None)."""
     return st.sampled_from([True, False, None])
+
+
+# ----------------------------------------------------------------- differential protocols
+# Used by tests/test_differential.py: protocols that reach every corner of the numeric
+# rules (conversions through molar masses, functions, overflow, domain errors) and
+# patients placed on, and a hair off, every threshold the protocol compares with.
+@attrs.frozen
+class DiffNumber:
+    """A number input: its declaration, range, literal units and the units a patient may use."""
+
+    name: str
+    declaration: str
+    low: float | None
+    high: float | None
+    places: int
+    literal_units: tuple  # (spelling, factor declared -> spelling as Decimal, needs the molar mass)
+    patient_units: tuple  # (spelling, factor declared -> spelling as Decimal)
+
+    @property
+    def plain(self) -> bool:
+        return self.literal_units == (("", Decimal(1), False),)
+
+
+DIFF_NUMBERS = (
+    DiffNumber("TB", "input TB: number umol/L range 0..1500 molar mass 584.66 g/mol", 0.0, 1500.0, 1,
+               (("umol/L", Decimal(1), False), ("mmol/L", Decimal("0.001"), False), ("mg/dL", Decimal("0.058466"), True)),
+               (("mg/dL", Decimal("0.058466")), ("mmol/L", Decimal("0.001")), ("µmol/L", Decimal(1)))),
+    DiffNumber("crea", "input crea: number mg/dL range 0..30 molar mass 113.12 g/mol", 0.0, 30.0, 2,
+               (("mg/dL", Decimal(1), False), ("mg/L", Decimal(10), False),
+                ("umol/L", Decimal(10000) / Decimal("113.12"), True)),
+               (("umol/L", Decimal(10000) / Decimal("113.12")), ("mg/L", Decimal(10)))),
+    DiffNumber("age", 'input age: number years range 0..130 "Age"', 0.0, 130.0, 0,
+               (("years", Decimal(1), False), ("months", Decimal(12), False)),
+               (("months", Decimal(12)), ("days", Decimal("365.25")), ("weeks", Decimal("365.25") / 7))),
+    DiffNumber("INR", "input INR: number range 0.5..20", 0.5, 20.0, 2, (("", Decimal(1), False),), ()),
+    DiffNumber("PTA", "input PTA: number % range 0..200", 0.0, 200.0, 0, (("%", Decimal(1), False),), ()),
+    DiffNumber("ratio", "input ratio: number range -5..5", -5.0, 5.0, 3, (("", Decimal(1), False),), ()),
+    DiffNumber("big", "input big: number", None, None, 2, (("", Decimal(1), False),), ()),
+)
+DIFF_BOOLEANS = ("hcc", "consent")
+DIFF_CATEGORIES = (
+    ("code", ("NA", "", "yes", "no")),
+    ("sex", ("female", "male")),
+    ("note", ('say "hi"', "back\\slash", "NA ")),
+)
+EXTREMES = (1e300, -1e300, 1e-300, -1e-300, 1.7976931348623157e308, 5e-324, 0.0, -0.0, 1e15 + 0.5,
+            2**53 + 1, 10**20, 123.456, -7.5, 0.1 + 0.2)
+OFFSETS = (0.0, 0.0, 1e-13, -1e-13, 1e-9, -1e-9)
+
+
+@attrs.frozen
+class DiffCase:
+    """A generated protocol and its patients (data as given: numbers, {"value", "unit"}, None...)."""
+
+    text: str
+    patients: tuple
+
+
+def _diff_decimal(draw, number: DiffNumber) -> Decimal:
+    if number.low is None:
+        return Decimal(repr(draw(st.sampled_from((0.0, 1.0, -1.0, 2.5, 1e300, 1e-300, 123.456, -7.5, 1e15, 710.0)))))
+    return _decimal_between(draw, Decimal(repr(number.low)), Decimal(repr(number.high)), number.places)
+
+
+def _decimal_text(value: Decimal) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= Decimal("1e16") or abs(value) < Decimal("1e-6"):
+        return format(value.normalize(), "e").replace("e+", "e")
+    return format(value.normalize(), "f")
+
+
+class _DiffBuilder:
+    def __init__(self, draw, numbers, booleans, categories):
+        self.draw = draw
+        self.numbers, self.booleans, self.categories = numbers, booleans, categories
+        self.thresholds: dict[str, list] = {n.name: [] for n in numbers}  # (declared value, (value, unit) | None)
+        self.number_definitions: dict[str, DiffNumber] = {}
+        self.bool_definitions: list[str] = []
+
+    def literal(self, number: DiffNumber, mass: bool, record: bool = True) -> str:
+        draw = self.draw
+        units_ = [u for u in number.literal_units if mass or not u[2]]
+        unit, factor, _ = draw(st.sampled_from(units_))
+        value = _diff_decimal(draw, number) * factor
+        if number.places and draw(st.booleans()):
+            value = value.quantize(Decimal(1).scaleb(-number.places - 1)) if abs(value) < Decimal("1e12") else value
+        text = _decimal_text(value)
+        if record:
+            exact = (float(text), unit) if unit and factor != 1 else None
+            self.thresholds[number.name].append((float(Decimal(text) / factor), exact))
+        if not unit:
+            return text
+        return f"{text}%" if unit == "%" and draw(st.booleans()) else f"{text} {unit}"
+
+    def numeric(self, number: DiffNumber, depth: int) -> str:
+        """An expression in the input's declared unit."""
+        draw = self.draw
+        choices = ["name", "name", "name", "plus", "times", "minmax", "abs", "negate"]
+        if depth > 0:
+            choices += ["if", "clamp"]
+        definitions = [d for d, n in self.number_definitions.items() if n == number]
+        if definitions:
+            choices.append("definition")
+        if number.plain and depth > 0:
+            choices += ["plain"] * 3
+        kind = draw(st.sampled_from(choices))
+        name = number.name
+        if kind == "name":
+            return name
+        if kind == "definition":
+            return draw(st.sampled_from(definitions))
+        if kind == "plain":
+            return self.plain(number, depth - 1)
+        inner = self.numeric(number, depth - 1) if depth > 0 else name
+        if kind == "plus":
+            return f"({inner} {draw(st.sampled_from(['+', '-']))} {self.literal(number, False, record=False)})"
+        if kind == "times":
+            k = draw(st.sampled_from(["2", "0.5", "3", "1.1", "1e-3", "10"]))
+            return draw(st.sampled_from([f"({inner} * {k})", f"({k} * {inner})", f"({inner} / {k})"]))
+        if kind == "minmax":
+            return f"{draw(st.sampled_from(['min', 'max']))}({inner}, {self.literal(number, False)})"
+        if kind == "abs":
+            return f"abs({inner})"
+        if kind == "negate":
+            return f"-(-{inner})"
+        if kind == "clamp":
+            return f"clamp({inner}, {self.literal(number, False)}, {self.literal(number, False)})"
+        return f"(if {self.boolean(depth - 1)} then {inner} else {self.numeric(number, depth - 1)})"
+
+    def plain(self, number: DiffNumber, depth: int) -> str:
+        """A plain number computed from the input: `as`, then the numeric functions."""
+        draw = self.draw
+        if number.plain:
+            base = self.numeric(number, depth) if depth > 0 and draw(st.booleans()) else number.name
+        else:
+            unit, _, needs_mass = draw(st.sampled_from(number.literal_units))
+            base = f"({number.name} as {unit})" if needs_mass else f"({self.numeric(number, depth)} as {unit})"
+        kind = draw(st.sampled_from(["base", "ln", "log10", "exp", "sqrt", "round", "round2", "floor", "ceil",
+                                     "square", "divide", "abs", "minmax"]))
+        if kind == "base":
+            return base
+        if kind in ("ln", "log10", "exp", "sqrt", "floor", "ceil", "abs"):
+            return f"{kind}({base})"
+        if kind == "round":
+            return f"round({base})"
+        if kind == "round2":
+            return f"round({base}, {draw(st.integers(0, 3))})"
+        if kind == "square":
+            return f"({base} * {base})"
+        if kind == "divide":
+            return f"(1 / ({base} - {draw(st.sampled_from(['0', '1', '2.5', '18']))}))"
+        return f"{draw(st.sampled_from(['min', 'max']))}({base}, {draw(st.sampled_from(['0', '1.5', '-2', '1e300']))})"
+
+    def comparison(self, depth: int) -> str:
+        draw = self.draw
+        number = draw(st.sampled_from(self.numbers))
+        op = draw(st.sampled_from(["<", "<=", ">", ">=", "=", "!=", "≤", "≥", "==", "≠"]))
+        left = self.numeric(number, depth)
+        mass = left == number.name
+        shape = draw(st.sampled_from(["right", "left", "chain", "chain3", "two", "plain"]))
+        if shape == "right":
+            return f"{left} {op} {self.literal(number, mass)}"
+        if shape == "left":
+            return f"{self.literal(number, mass)} {op} {left}"
+        if shape == "two":
+            return f"{left} {op} {self.numeric(number, depth)}"
+        if shape == "plain":
+            value = draw(st.sampled_from(["0", "1", "2.5", "-1", "0.7", "100", "1e-300", "1e300"]))
+            return f"{self.plain(number, depth)} {op} {value}"
+        ops = [draw(st.sampled_from(["<", "<=", "≤", ">", ">=", "="])) for _ in range(3)]
+        if shape == "chain":
+            return f"{self.literal(number, mass)} {ops[0]} {left} {ops[1]} {self.literal(number, mass)}"
+        return (f"{self.literal(number, False)} {ops[0]} {left} {ops[1]} {self.literal(number, False)} "
+                f"{ops[2]} {self.literal(number, False)}")
+
+    def atom(self, depth: int) -> str:
+        draw = self.draw
+        choices = ["true", "false", "compare", "compare", "compare", "compare"]
+        if self.booleans:
+            choices += ["bool", "bool_equal"]
+        if self.categories:
+            choices += ["member", "equal"]
+        if self.bool_definitions:
+            choices.append("definition")
+        choices.append("known")
+        kind = draw(st.sampled_from(choices))
+        if kind in ("true", "false"):
+            return kind
+        if kind == "compare":
+            return self.comparison(depth)
+        if kind == "bool":
+            return draw(st.sampled_from(self.booleans))
+        if kind == "bool_equal":
+            other = draw(st.sampled_from(["true", "false", *self.booleans]))
+            return f"({draw(st.sampled_from(self.booleans))} {draw(st.sampled_from(['=', '!=']))} {other})"
+        if kind == "definition":
+            return draw(st.sampled_from(self.bool_definitions))
+        if kind == "known":
+            names = [n.name for n in self.numbers] + list(self.booleans) + [c for c, _ in self.categories]
+            names += list(self.number_definitions) + self.bool_definitions
+            return f"known({draw(st.sampled_from(names))})"
+        name, values = draw(st.sampled_from(self.categories))
+        if kind == "equal":
+            return f"{name} {draw(st.sampled_from(['=', '!=']))} {repr_string(draw(st.sampled_from(values)))}"
+        chosen = draw(st.lists(st.sampled_from(values), min_size=1, max_size=3, unique=True))
+        return f"{name} {draw(st.sampled_from(['in', 'not in']))} {{{', '.join(repr_string(v) for v in chosen)}}}"
+
+    def boolean(self, depth: int) -> str:
+        draw = self.draw
+        if depth <= 0:
+            return self.atom(0)
+        kind = draw(st.sampled_from(["atom", "atom", "and", "or", "not", "at_least", "if", "if_else"]))
+        if kind == "atom":
+            return self.atom(depth - 1)
+        if kind in ("and", "or"):
+            count = draw(st.integers(2, 3))
+            return "(" + f" {kind} ".join(self.boolean(depth - 1) for _ in range(count)) + ")"
+        if kind == "not":
+            return f"not ({self.boolean(depth - 1)})"
+        if kind == "at_least":
+            count = draw(st.integers(2, 4))
+            needed = draw(st.integers(0, count + 1))
+            return f"at least {needed} of ({', '.join(self.boolean(depth - 1) for _ in range(count))})"
+        if kind == "if":
+            return f"(if {self.boolean(depth - 1)} then {self.boolean(depth - 1)})"
+        return f"(if {self.boolean(depth - 1)} then {self.boolean(depth - 1)} else {self.boolean(depth - 1)})"
+
+
+def _diff_number_value(draw, number: DiffNumber, thresholds: list):
+    forms = ["random", "range_end", "other_unit"] + ["threshold"] * 4 * bool(thresholds)
+    if number.low is None:
+        forms += ["extreme"] * 3
+    form = draw(st.sampled_from(forms))
+    if form == "extreme":
+        return draw(st.sampled_from(EXTREMES))
+    if form == "range_end":
+        if number.low is None:
+            return draw(st.sampled_from(EXTREMES))
+        return draw(st.sampled_from([number.low, number.high, int(number.low), int(number.high)]))
+    if form == "other_unit" and number.patient_units:
+        unit, factor = draw(st.sampled_from(number.patient_units))
+        return {"value": float(_diff_decimal(draw, number) * factor), "unit": unit}
+    if form in ("random", "other_unit"):
+        value = _diff_decimal(draw, number)
+        return int(value) if value == value.to_integral_value() and abs(value) < 10**15 and draw(st.booleans()) \
+            else float(value)
+    value, exact = draw(st.sampled_from(thresholds))
+    offset = draw(st.sampled_from(OFFSETS))
+    relative = draw(st.booleans())
+    if exact is not None and draw(st.booleans()):
+        given, unit = exact
+        given = given * (1 + offset) if relative else given + offset
+        return {"value": given, "unit": unit}
+    value = value * (1 + offset) if relative else value + offset
+    if number.low is not None:
+        value = min(max(value, number.low), number.high)
+    return value
+
+
+@st.composite
+def differential_cases(draw, max_depth: int = 3, max_patients: int = 8) -> DiffCase:
+    """A protocol over a few inputs and patients on and around its thresholds."""
+    numbers = tuple(draw(st.lists(st.sampled_from(DIFF_NUMBERS), min_size=1, max_size=3, unique=True)))
+    booleans = tuple(draw(st.lists(st.sampled_from(DIFF_BOOLEANS), max_size=2, unique=True)))
+    categories = tuple(draw(st.lists(st.sampled_from(DIFF_CATEGORIES), max_size=2, unique=True)))
+    builder = _DiffBuilder(draw, numbers, booleans, categories)
+    lines = [n.declaration for n in numbers] + [f"input {b}: boolean" for b in booleans]
+    lines += [f"input {name}: one of {', '.join(repr_string(v) for v in values)}" for name, values in categories]
+    lines = list(draw(st.permutations(lines)))
+    for index in range(draw(st.integers(0, 2))):
+        number = draw(st.sampled_from(numbers))
+        lines.append(f"define n{index} = {builder.numeric(number, draw(st.integers(0, max_depth)))}")
+        builder.number_definitions[f"n{index}"] = number
+    for index in range(draw(st.integers(0, 2))):
+        lines.append(f"define d{index} = {builder.boolean(draw(st.integers(0, max_depth)))}")
+        builder.bool_definitions.append(f"d{index}")
+    for index in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["inclusion", "exclusion"]))
+        lines.append(f"{kind} {kind[0].upper()}{index + 1}: {builder.boolean(draw(st.integers(0, max_depth)))}")
+    patients = []
+    for _ in range(draw(st.integers(1, max_patients))):
+        complete = draw(st.booleans())
+        data: dict = {}
+        for number in numbers:
+            if complete or draw(st.integers(0, 3)):
+                data[number.name] = _diff_number_value(draw, number, builder.thresholds[number.name])
+            elif draw(st.booleans()):
+                data[number.name] = None
+        for name in booleans:
+            if complete or draw(st.integers(0, 3)):
+                data[name] = draw(st.booleans())
+        for name, values in categories:
+            if complete or draw(st.integers(0, 3)):
+                data[name] = draw(st.sampled_from(values))
+        patients.append(data)
+    return DiffCase("\n".join(lines) + "\n", tuple(patients))

@@ -208,7 +208,7 @@ def test_language_mentions_every_function_and_reserved_word():
 
     for name in FUNCTIONS:
         assert f"`{name}(" in LANGUAGE, name
-    grammar = (ROOT / "protocol_dsl" / "grammar" / "protocol.lark").read_text(encoding="utf-8")
+    grammar = (ROOT / "grammar" / "protocol.lark").read_text(encoding="utf-8")
     reserved = re.search(r"NAME: /\(\?!\(([a-z|]+)\)", grammar).group(1).split("|")
     listed = re.search(r"^`(protocol input define[^`]*)`", LANGUAGE, re.M).group(1).split()
     assert sorted(listed) == sorted(reserved)

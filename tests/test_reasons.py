@@ -107,3 +107,29 @@ def protocol():
 def test_reason(protocol, data, criterion, value, reason):
     result = protocol.evaluate(data).criteria[criterion]
     assert (result.value, result.reason) == (value, reason)
+
+
+def test_an_if_inside_a_larger_expression_is_not_called_not_applicable():
+    protocol = protocol_dsl.loads(
+        "input b: boolean\ninput d: boolean\ndefine z = if b then d\n"
+        "inclusion I1: if (if b then d) then d else false\ninclusion I2: z\n"
+    )
+    result = protocol.evaluate({"b": False, "d": False})
+    assert result.criteria["I1"].reason == "b is false, so (if b then d) is true, so d is false"
+    assert result.criteria["I2"].reason == "not applicable: b is false"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ({}, "0 months >= 0 years and age is missing"),
+        ({"age": 70}, "age 70 years > 780 months"),
+        ({"age": 40}, "18 years <= age 40 years <= 780 months"),
+    ],
+)
+def test_a_chain_with_literals_in_other_units_shows_each_operand_once(data, reason):
+    protocol = protocol_dsl.loads(
+        "input age: number years range 0..130\n"
+        "inclusion I1: 0 years < age < 0 months < 0 years or 18 years <= age <= 780 months\n"
+    )
+    assert protocol.evaluate(data).criteria["I1"].reason.endswith(reason)
