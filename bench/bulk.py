@@ -214,47 +214,15 @@ def identical(first: Path, second: Path) -> bool:
 
 
 def screen_breakdown(protocol, cohort: Path, workdir: Path) -> dict[str, float]:
-    """Where `protocol-dsl screen -o` spends its time: the statements it runs, each timed alone (median)."""
-    import duckdb
-
-    from protocol_dsl.screen import _map_columns
-    from protocol_dsl.sql import SqlGenerator, summary_query, validation_query
-
-    connection = duckdb.connect()
-    connection.execute("SET enable_progress_bar = false")
-    connection.execute(f"CREATE VIEW raw AS SELECT row_number() OVER () AS _row, * FROM read_parquet({_quoted(cohort)})")
-    columns = [c for c in connection.sql("SELECT * FROM raw LIMIT 0").columns if c != "_row"]
-    mapping, _ = _map_columns(protocol, columns, {}, None)
-    connection.execute(f"CREATE VIEW typed AS {validation_query(protocol.checked, mapping, 'raw', [])}")
-    criteria = SqlGenerator(protocol.checked).criteria_query("(SELECT * FROM typed WHERE _problem = '')", keep=["_row"])
-    output = workdir / "breakdown.parquet"
-    # The same statement with the rows numbered by the Parquet reader instead of a window.
-    connection.execute(
-        "CREATE VIEW raw_numbered AS SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) "
-        f"FROM read_parquet({_quoted(cohort)}, file_row_number = true)"
-    )
-    connection.execute(f"CREATE VIEW typed_numbered AS {validation_query(protocol.checked, mapping, 'raw_numbered', [])}")
-    numbered = SqlGenerator(protocol.checked).criteria_query("(SELECT * FROM typed_numbered WHERE _problem = '')",
-                                                             keep=["_row"])
-    steps = {
-        "rows numbered, every value validated, criteria, sorted, written": (
-            f"COPY ({criteria} ORDER BY _row) TO {_quoted(output)} (FORMAT PARQUET)"),
-        "the same, rows numbered by the Parquet reader (file_row_number) instead of row_number() OVER ()": (
-            f"COPY ({numbered} ORDER BY _row) TO {_quoted(workdir / 'numbered.parquet')} (FORMAT PARQUET)"),
-        "rejects: every row numbered and validated again": (
-            "SELECT _row, _problem AS problem FROM typed WHERE _problem <> '' ORDER BY _row"),
-        "attrition summary over the written results": (
-            summary_query(protocol.checked, f"read_parquet({_quoted(output)})")),
-    }
+    """Where `screen` spends its time: the library call in one process, and the command's fixed cost (medians)."""
     timings = {}
-    for label, query in steps.items():
-        runs = []
-        for _ in range(REPEATS):
-            start = time.perf_counter()
-            connection.execute(query).fetchall()
-            runs.append(time.perf_counter() - start)
-        timings[label] = statistics.median(runs)
-    connection.close()
+    runs = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        protocol.screen(cohort)
+        runs.append(time.perf_counter() - start)
+    timings["`Protocol.screen` of the Parquet cohort: validated, every criterion, status, rejects, summary"] = (
+        statistics.median(runs))
     tiny = workdir / "one.parquet"
     generate(tiny, 1)
     timings["the command's fixed cost (a 1-row cohort, new process)"] = statistics.median(

@@ -279,18 +279,11 @@ def causes(five: dict, seed: dict, start: dict, mass: dict) -> list[str]:
         b = mass["breakdown"]
         lines += wrapped(
             f"Why bulk screening is over the goal (the criteria SQL alone, `to_sql`, is "
-            f"{s['to_sql'] / s['hand']:.1f}× the hand-written query): `screen` does much more than the criteria, "
-            f"in several passes over the data. Its statements, each timed alone on the {mass['rows']:,} rows "
+            f"{s['to_sql'] / s['hand']:.1f}× the hand-written query): `screen` also validates every value, "
+            f"writes the rejects and computes the summary. On the {mass['rows']:,} rows "
             f"(median of {mass['repeats']}):", bullet=False)
         lines.append("")
         lines += [f"- {label}: {seconds:.2f} s" for label, seconds in b.items()]
-        lines.append("")
-        lines += wrapped(
-            "Every value is validated as text (cast to text, trimmed, cast back to its type, with a problem "
-            "message per column); the rows are numbered by a window over the whole input (for Parquet, the "
-            "reader's own row numbers are the alternative timed above); the validation runs a second time for "
-            "the rejects; "
-            "and the summary reads the results back.", bullet=False)
         lines.append("")
     return lines
 

@@ -101,7 +101,7 @@ def first_load_ms() -> float:
 def compile_phases() -> dict[str, float]:
     """Warm median milliseconds of parse, check and compile (code generation) of the seed file."""
     from protocol_dsl.checker import check
-    from protocol_dsl.evaluate import Protocol
+    from protocol_dsl.protocol import Protocol
     from protocol_dsl.parser import parse_source
     from protocol_dsl.source import Source
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 from typing import Any, Union
 
-from .errors import DataError, RulesError
-from .evaluate import CriterionResult, Protocol, Result, Status
+from .errors import DataError, ProtocolDslError, RulesError
+from .evaluate import CriterionResult, Result, Status
+from .protocol import Protocol
 
 __all__ = [
     "load",
@@ -23,9 +24,20 @@ __all__ = [
     "Result",
     "CriterionResult",
     "Status",
+    "ProtocolDslError",
     "RulesError",
     "DataError",
+    "ScreenError",
 ]
+
+
+def __getattr__(name: str):
+    # ScreenError lives with screening, which imports nothing heavy until it runs.
+    if name == "ScreenError":
+        from .screen import ScreenError
+
+        return ScreenError
+    raise AttributeError(f"module 'protocol_dsl' has no attribute {name!r}")
 
 
 def loads(text: str, name: str = "<string>") -> Protocol:

@@ -24,7 +24,8 @@ import attrs
 
 from .checker import Num
 from .errors import DataError
-from .evaluate import Protocol, Result
+from .evaluate import Result
+from .protocol import Protocol
 from .source import UnreadableFile, read_text
 
 CASE_SUFFIXES = (".cases.yaml", ".cases.yml")

@@ -16,9 +16,10 @@ import attrs
 
 from . import ast
 from .checker import Num, conversion
-from .compiler import Trace
+from .backends.interpreter import Trace
 from .data import format_number
-from .evaluate import Protocol, Result
+from .evaluate import Result
+from .protocol import Protocol
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq, "!=": operator.ne}
 _MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}

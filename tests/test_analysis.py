@@ -1,7 +1,6 @@
 """Deep checks and synthetic patients: each check on a small bad file; examples re-evaluated."""
 
 import json
-import random
 from pathlib import Path
 
 import pytest
@@ -9,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import protocol_dsl
-from protocol_dsl.analysis import deep_diagnostics, eligible_patient, near_misses
+from protocol_dsl.analysis import deep_diagnostics, eligible_patient
 from protocol_dsl.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

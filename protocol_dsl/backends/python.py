@@ -537,8 +537,9 @@ class Generator:
     def g_AtLeast(self, node: ir.AtLeast) -> _Expr:
         if not node.operands:
             return _Expr(repr(0 >= node.count))
-        total = " + ".join(self.expr(o).text for o in node.operands)  # all evaluated, in order
-        return _Expr(f"(({total}) >= {node.count!r})")
+        # A flat tuple, not a + b + ...: Python's compiler nests a long sum too deep.
+        items = ", ".join(self.expr(o).text for o in node.operands)  # all evaluated, in order
+        return _Expr(f"(sum(({items},)) >= {node.count!r})")
 
     def g_If(self, node: ir.If) -> _Expr:
         condition = self.expr(node.condition)

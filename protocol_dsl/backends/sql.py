@@ -253,8 +253,10 @@ class SqlBackend:
     def s_Arith(self, node: ir.Arith):
         a = self.v(node.left)
         if node.op == "/":
-            b = self.once(node.right)
-            return case((binary(exp.EQ, b, number(0.0)), exp.Null()), default=self.finite(binary(exp.Div, a, b)))
+            # NULLIF inside the quotient itself: an engine that checks arithmetic strictly
+            # (Spark's ANSI mode) never sees a division by zero, even in a computed column.
+            divisor = exp.Nullif(this=self.v(node.right), expression=number(0.0))
+            return self.finite(binary(exp.Div, a, divisor))
         kind = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}[node.op]
         return self.finite(binary(kind, a, self.v(node.right)))
 

@@ -1,0 +1,73 @@
+"""A checked protocol, lowered once and compiled by its backends: `evaluate`, `screen`, `to_sql`."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .backends.interpreter import Interpreter
+from .checker import Checked, InputInfo, inputs_read
+from .data import prepare, unknown_keys
+from .evaluate import Result, Status
+from .lowering import lower
+
+
+class Protocol:
+    """A checked, compiled protocol: call `evaluate(patient)`."""
+
+    def __init__(self, checked: Checked):
+        from .backends.python import fast_functions
+
+        self.checked = checked
+        self.id = checked.header.id if checked.header else None
+        self.title = checked.header.title if checked.header else None
+        self.inputs: dict[str, InputInfo] = checked.inputs
+        self.warnings = checked.warnings
+        self._reads = [inputs_read(checked, c.expr) for c in checked.criteria]
+        statuses = (Status.ELIGIBLE, Status.INELIGIBLE, Status.UNDETERMINED)
+        self._traced: Optional[dict[str, Any]] = None
+        self.program = lower(checked)  # the IR every backend compiles from
+        self._prepare_fast, self._criteria_fast = fast_functions(self.program, statuses)
+
+    @property
+    def source(self):
+        return self.checked.source
+
+    def evaluate(self, data: Any) -> "Result":
+        """Evaluate one patient (a mapping of input names to values); raises DataError."""
+        prepared = self._prepare_fast(data)
+        if prepared is None:  # units to convert, or something to refuse
+            values, warnings = prepare(self.inputs, data)
+        else:
+            values, extra = prepared
+            warnings = unknown_keys(self.inputs, extra) if extra else []
+        status, outcome = self._criteria_fast(values)
+        return Result(self, values, outcome, status, warnings)
+
+    def screen(self, cohort: Any, engine: str = "duckdb", units: Optional[dict] = None, id_column: Optional[str] = None):
+        """Screen a cohort (a path to CSV/JSON Lines/Parquet, or an Arrow table or DataFrame).
+
+        Returns a Screening: `.results` (a pyarrow Table: _row, status, one column per
+        criterion, missing), `.rejects`, `.summary` (the attrition) and `.warnings`.
+        """
+        from .screen import screen
+
+        return screen(self, cohort, engine=engine, units_by_input=units, id_column=id_column)
+
+    def to_sql(self, dialect: str = "duckdb", source: str = "patients") -> str:
+        """The criteria as one SELECT over `source` (columns named after the inputs, and `_row`).
+
+        The result columns are `_row`, `status`, one per criterion (by id) and `missing`;
+        see docs/screening.md for the names inside and a criterion named like a result column.
+        """
+        try:
+            from .backends.sql import to_sql
+        except ImportError:
+            raise ImportError("SQL needs sqlglot: pip install 'protocol-dsl[screen]'") from None
+        return to_sql(self.program, dialect, source)
+
+    def traced_functions(self) -> dict[str, Any]:
+        """The criteria compiled with recorders, built on first use."""
+        if self._traced is None:
+            interpreter = Interpreter(self.program, traced=True)
+            self._traced = {c.id: interpreter.traced_criterion(c) for c in self.program.criteria}
+        return self._traced
