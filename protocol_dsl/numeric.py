@@ -217,42 +217,20 @@ def call(function: str, args: list[Num]) -> Num:
     return FUNCTIONS[function](*args)
 
 
-def undefined_reason(function: str, args: list[float]) -> str:
-    """Why a function of known arguments has no value, in words for a reason."""
-    if function in ("ln", "log10"):
-        return "the logarithm of a number <= 0"
-    if function == "sqrt":
-        return "the square root of a negative number"
-    if function == "clamp":
-        return "its lower bound is above its upper bound"
-    if function == "round" and len(args) == 2 and args[1] != math.floor(args[1]):
-        return "the number of decimals is not whole"
-    return "too large to compute"
-
-
 # --------------------------------------------------------------- logic
 def not_(value: Optional[bool]) -> Optional[bool]:
     return None if value is None else not value
 
 
-def and_(values: Iterable[Optional[bool]]) -> Optional[bool]:
+def kleene(values: Iterable[Optional[bool]], decisive: bool) -> Optional[bool]:
+    """Kleene `or` (decisive True) or `and` (decisive False), reading values only until one decides."""
     unknown = False
     for value in values:
-        if value is False:
-            return False
+        if value is decisive:
+            return decisive
         if value is None:
             unknown = True
-    return None if unknown else True
-
-
-def or_(values: Iterable[Optional[bool]]) -> Optional[bool]:
-    unknown = False
-    for value in values:
-        if value is True:
-            return True
-        if value is None:
-            unknown = True
-    return None if unknown else False
+    return None if unknown else not decisive
 
 
 def at_least(count: int, true: int, unknown: int) -> Optional[bool]:

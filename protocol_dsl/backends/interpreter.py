@@ -191,18 +191,7 @@ class Interpreter:
 
     def _kleene(self, node, decisive: bool) -> Fn:
         fns = [self.fn(o) for o in node.operands]
-
-        def kleene(env: Env):
-            unknown = False
-            for fn in fns:
-                value = fn(env)
-                if value is decisive:
-                    return decisive
-                if value is None:
-                    unknown = True
-            return None if unknown else not decisive
-
-        return kleene
+        return lambda env: numeric.kleene((fn(env) for fn in fns), decisive)  # lazy: stops at the decisive one
 
     def i_And(self, node: ir.And) -> Fn:
         return self._kleene(node, False)
