@@ -390,19 +390,7 @@ class _Checker:
 
     @staticmethod
     def references(node) -> set[str]:
-        found: set[str] = set()
-        stack = [node]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, ast.Name):
-                found.add(item.name)
-            for field in attrs.fields(type(item)):
-                value = getattr(item, field.name)
-                if isinstance(value, tuple):
-                    stack.extend(v for v in value if attrs.has(type(v)))
-                elif attrs.has(type(value)) and not isinstance(value, Span):
-                    stack.append(value)
-        return found
+        return {item.name for item in ast.walk(node) if isinstance(item, ast.Name)}
 
     def definition_type(self, name: str) -> Type:
         if name in self.in_cycle:

@@ -78,8 +78,8 @@ class Result:
         if self._criteria is None:
             values = self.values
             self._criteria = {}
-            for node, value, reads in zip(self.protocol.checked.criteria, self._outcome, self.protocol._reads):
-                missing = sorted(n for n in reads if values[n] is None) if value is None else []
+            for node, value, lowered in zip(self.protocol.checked.criteria, self._outcome, self.protocol.program.criteria):
+                missing = sorted(n for n in lowered.reads if values[n] is None) if value is None else []
                 self._criteria[node.id] = CriterionResult(self, node, value, missing)
         return self._criteria
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .backends.interpreter import Interpreter
-from .checker import Checked, InputInfo, inputs_read
+from .checker import Checked, InputInfo
 from .data import prepare, unknown_keys
 from .evaluate import Result, Status
 from .lowering import lower
@@ -22,7 +22,6 @@ class Protocol:
         self.title = checked.header.title if checked.header else None
         self.inputs: dict[str, InputInfo] = checked.inputs
         self.warnings = checked.warnings
-        self._reads = [inputs_read(checked, c.expr) for c in checked.criteria]
         statuses = (Status.ELIGIBLE, Status.INELIGIBLE, Status.UNDETERMINED)
         self._traced: Optional[dict[str, Any]] = None
         self.program = lower(checked)  # the IR every backend compiles from

@@ -224,27 +224,12 @@ def _redundancy_violation(protocol, reference: Reference, d, complete: list[dict
 
 def _all_syntax(checked):
     """Every syntax node beneath the criteria and definitions."""
-    import attrs as _attrs
+    from protocol_dsl import ast as syntax
 
-    roots = [c.expr for c in checked.criteria] + [d.expr for d in checked.definitions.values()]
-    stack = list(roots)
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        yield node
-        if not _attrs.has(type(node)):
-            continue
-        for field in _attrs.fields(type(node)):
-            value = getattr(node, field.name)
-            for item in value if isinstance(value, (tuple, list)) else (value,):
-                if _attrs.has(type(item)) and hasattr(item, "span"):
-                    stack.append(item)
+    for root in [c.expr for c in checked.criteria] + [d.expr for d in checked.definitions.values()]:
+        yield from syntax.walk(root)
 
 
-# ----------------------------------------------------------------- the cases
 def _evaluable(case: Any) -> bool:
     return isinstance(case, dict) and "rules" in case and "errors" not in case
 
