@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from typing import Optional, Union
 
 import attrs
@@ -446,8 +447,20 @@ class _Checker:
                 t = Bool() if want_bool else PLAIN
                 self.free_inputs[node.name] = InputInfo(node.name, t, span=node.span)
             return self.free_inputs[node.name].type
+        return self.error("E101", f"'{node.name}' is not declared{self.undeclared_advice(node)}", node.span)
+
+    def undeclared_advice(self, node: ast.Name) -> str:
+        """What the writer of an undeclared name most likely meant."""
+        owners = [info.name for info in self.inputs.values() if isinstance(info.type, Cat) and node.name in info.type.values]
+        if owners:
+            return f': "{node.name}" is a value of {owners[0]}: write it in quotes, "{node.name}"'
+        before = self.source.text[: node.span.start].rstrip()
+        if before.endswith("/") and _is_unit("/" + node.name):
+            number = re.search(r"([0-9.]+)\s*$", before[:-1])
+            written = f"{number.group(1)} '/{node.name}'" if number else f"'/{node.name}'"
+            return f": a unit after a space reads as a division: write it quoted, right after the number: {written}"
         known = list(self.inputs) + list(self.definitions)
-        return self.error("E101", f"'{node.name}' is not declared{_did_you_mean(node.name, known)}", node.span)
+        return _did_you_mean(node.name, known)
 
     def visit_Call(self, node: ast.Call, want_bool: bool) -> Type:
         if node.function not in FUNCTIONS:
@@ -682,6 +695,14 @@ class _Checker:
                 right_node.span,
             )
         return Num(left.unit, molar_mass=molar_mass)
+
+
+def _is_unit(text: str) -> bool:
+    try:
+        units.parse_unit(text)
+    except units.UnitError:
+        return False
+    return True
 
 
 def _did_you_mean(name: str, candidates: list[str]) -> str:

@@ -197,6 +197,48 @@ def _expected_words(expected: set[str]) -> str:
     return ", ".join(words[:-1]) + " or " + words[-1]
 
 
+# Spellings from other languages and from habit, with what to write instead.
+_KEYWORDS = ("and", "or", "not", "if", "then", "else", "in", "as", "at", "least", "of", "true", "false")
+_CHARACTER_ADVICE = {
+    "&": "'&' is not an operator: write 'and' to join conditions",
+    "|": "'|' is not an operator: write 'or' to join conditions",
+    "!": "'!' is not an operator: write 'not' before a condition, or '!=' for 'is not equal to'",
+    ";": "';' is not needed: statements begin with a keyword, so none is ended by a mark",
+    "²": "write powers in units as plain digits, such as 'kg/m2'",
+    "³": "write powers in units as plain digits, such as '/mm3'",
+}
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def _advice(text: str, token: lark.Token, offset: int, previous: str) -> tuple[str, Span] | None:
+    """A message for a mistake people often make, with what to write instead (or None)."""
+    before = text[:offset].rstrip()
+    if token.type != "$END" and before.endswith("=") and token.value in (">", "<"):
+        start = len(before) - 1
+        return f"'={token.value}' is not a comparison: write '{token.value}='", Span(start, offset + 1)
+    for word, span in ((previous, Span(len(before) - len(previous), len(before))), (token.value, _tok_span(token))):
+        if token.type != "$END" and word.lower() in _KEYWORDS and word != word.lower():
+            return f"keywords are written in lowercase: write '{word.lower()}', not '{word}'", span
+    if token.type == "$END":
+        return None
+    if token.value == "between":
+        return (
+            "there is no 'between': write a chained comparison, such as '21 years <= age <= 70 years'",
+            _tok_span(token),
+        )
+    if previous == "least" and token.value.lower() in _NUMBER_WORDS:
+        number = _NUMBER_WORDS.index(token.value.lower())
+        return f"write the count in digits: 'at least {number} of (...)'", _tok_span(token)
+    spaced = re.match(r"/\s*([0-9.]+)\s+([A-Za-zµμ][A-Za-z0-9µμ]*)", text[token.start_pos :])
+    if token.type == "SLASH" and spaced and previous[-1:].isalpha():
+        joined = f"{previous}/{spaced.group(1)}{spaced.group(2)}"
+        return f"write the unit without spaces: '{joined}'", Span(len(before) - len(previous), token.start_pos + spaced.end())
+    if previous == "x" and token.type == "NAME":
+        factor = _previous_text(text, len(before) - 1)
+        return f"for a multiple write '*': '{factor} * {token.value}'", Span(len(before) - 1, token.end_pos)
+    return None
+
+
 def _syntax_diagnostic(
     source: Source, error: lark.exceptions.UnexpectedInput, shift: int = 0, original: Source | None = None
 ) -> Diagnostic:
@@ -204,7 +246,9 @@ def _syntax_diagnostic(
     if isinstance(error, lark.exceptions.UnexpectedCharacters):
         offset = error.pos_in_stream
         char = text[offset]
-        if char == '"':
+        if char in _CHARACTER_ADVICE:
+            message = _CHARACTER_ADVICE[char]
+        elif char == '"':
             message = 'this text is never closed: add the missing \'"\' before the end of the line'
         elif char == "'":
             message = "this unit is never closed: add the missing \"'\" before the end of the line"
@@ -228,6 +272,9 @@ def _syntax_diagnostic(
         message = f"expected {_expected_words(expected)}{after}, but {found}"
         end = offset if token.type == "$END" else token.end_pos
         span = Span(offset, max(end, offset))
+        advice = _advice(text, token, offset, previous)
+        if advice is not None:
+            message, span = advice
     if original is not None:
         span = Span(max(0, span.start - shift), max(0, span.end - shift))
         source = original

@@ -143,6 +143,103 @@ CASES = {
         'input a: number "Age\n'
         "                ^",
     ),
+    "syntax: => for >=": (
+        "input a: number\ninclusion I1: a => 1",
+        "f.rules:2:17: error[E001]: '=>' is not a comparison: write '>='\n"
+        "inclusion I1: a => 1\n"
+        "                ^^",
+    ),
+    "syntax: =< for <=": (
+        "input a: number\ninclusion I1: a =< 1",
+        "f.rules:2:17: error[E001]: '=<' is not a comparison: write '<='\n"
+        "inclusion I1: a =< 1\n"
+        "                ^^",
+    ),
+    "syntax: AND in capitals": (
+        "input a: number\ninput b: boolean\ninclusion I1: a > 1 AND b",
+        "f.rules:3:21: error[E001]: keywords are written in lowercase: write 'and', not 'AND'\n"
+        "inclusion I1: a > 1 AND b\n"
+        "                    ^^^",
+    ),
+    "syntax: OR after a name": (
+        "input a: boolean\ninput b: boolean\ninclusion I1: a OR b",
+        "f.rules:3:17: error[E001]: keywords are written in lowercase: write 'or', not 'OR'\n"
+        "inclusion I1: a OR b\n"
+        "                ^^",
+    ),
+    "syntax: NOT in capitals": (
+        "input a: boolean\ninclusion I1: NOT a",
+        "f.rules:2:15: error[E001]: keywords are written in lowercase: write 'not', not 'NOT'\n"
+        "inclusion I1: NOT a\n"
+        "              ^^^",
+    ),
+    "syntax: &&": (
+        "input a: boolean\ninput b: boolean\ninclusion I1: a && b",
+        "f.rules:3:17: error[E001]: '&' is not an operator: write 'and' to join conditions\n"
+        "inclusion I1: a && b\n"
+        "                ^",
+    ),
+    "syntax: ||": (
+        "input a: boolean\ninput b: boolean\ninclusion I1: a || b",
+        "f.rules:3:17: error[E001]: '|' is not an operator: write 'or' to join conditions\n"
+        "inclusion I1: a || b\n"
+        "                ^",
+    ),
+    "syntax: ! for not": (
+        "input a: boolean\ninclusion I1: !a",
+        "f.rules:2:15: error[E001]: '!' is not an operator: write 'not' before a condition, or '!=' for 'is not equal to'\n"
+        "inclusion I1: !a\n"
+        "              ^",
+    ),
+    "syntax: between": (
+        "input age: number years\ninclusion I1: age between 21 years and 70 years",
+        "f.rules:2:19: error[E001]: there is no 'between': write a chained comparison, such as '21 years <= age <= 70 years'\n"
+        "inclusion I1: age between 21 years and 70 years\n"
+        "                  ^^^^^^^",
+    ),
+    "syntax: at least two": (
+        "input a: boolean\ninput b: boolean\ninclusion I1: at least two of (a, b)",
+        "f.rules:3:24: error[E001]: write the count in digits: 'at least 2 of (...)'\n"
+        "inclusion I1: at least two of (a, b)\n"
+        "                       ^^^",
+    ),
+    "syntax: superscript in a unit": (
+        "input bmi: number kg/m²\ninclusion I1: bmi > 30",
+        "f.rules:1:23: error[E001]: write powers in units as plain digits, such as 'kg/m2'\n"
+        "input bmi: number kg/m²\n"
+        "                      ^",
+    ),
+    "syntax: x for times": (
+        "input alt: number\ninput alt_uln: number\ninclusion I1: alt <= 2.5 x alt_uln",
+        "f.rules:3:26: error[E001]: for a multiple write '*': '2.5 * alt_uln'\n"
+        "inclusion I1: alt <= 2.5 x alt_uln\n"
+        "                         ^^^^^^^^^",
+    ),
+    "syntax: semicolon": (
+        "input a: boolean\ninclusion I1: a;",
+        "f.rules:2:16: error[E001]: ';' is not needed: statements begin with a keyword, so none is ended by a mark\n"
+        "inclusion I1: a;\n"
+        "               ^",
+    ),
+    "unquoted category value": (
+        'input nyha: one of "I", "II", "III", "IV"\ninclusion I1: nyha = IV',
+        "f.rules:2:22: error[E101]: 'IV' is not declared: \"IV\" is a value of nyha: write it in quotes, \"IV\"\n"
+        "inclusion I1: nyha = IV\n"
+        "                     ^^",
+    ),
+    "unit after a space and a slash": (
+        "input w: number '/uL'\ninclusion I1: w > 1500 /uL",
+        "f.rules:2:25: error[E101]: 'uL' is not declared: a unit after a space reads as a division: "
+        "write it quoted, right after the number: 1500 '/uL'\n"
+        "inclusion I1: w > 1500 /uL\n"
+        "                        ^^",
+    ),
+    "syntax: a unit with a space in a declaration": (
+        "input egfr: number mL/min/1.73 m2\ninclusion I1: egfr > 30",
+        "f.rules:1:20: error[E001]: write the unit without spaces: 'mL/min/1.73m2'\n"
+        "input egfr: number mL/min/1.73 m2\n"
+        "                   ^^^^^^^^^^^^^^",
+    ),
     "syntax: stray character": (
         "input a: number\ninclusion I1: a @ 1",
         "f.rules:2:17: error[E001]: unexpected character '@'\n"
