@@ -94,14 +94,20 @@ def load_cases(path: Path, protocol: Protocol) -> list[Case]:
     if unknown:
         raise CaseFileError(f"{path}:1: unknown key {sorted(unknown)[0]!r}: a case file has only 'cases:'")
     lines = _item_lines(node)
-    cases, names = [], set()
+    cases, names, problems = [], set(), []
     for index, raw in enumerate(document["cases"]):
         line = lines[index] if index < len(lines) else 1
-        case = _case(raw, protocol, f"{path}:{line}", line)
+        try:
+            case = _case(raw, protocol, f"{path}:{line}", line)
+        except CaseFileError as problem:  # every case is checked, so all problems show at once
+            problems.append(str(problem))
+            continue
         if case.name in names:
-            raise CaseFileError(f"{path}:{line}: a second case is named {case.name!r}: names must differ")
+            problems.append(f"{path}:{line}: a second case is named {case.name!r}: names must differ")
         names.add(case.name)
         cases.append(case)
+    if problems:
+        raise CaseFileError("\n".join(problems))
     if not cases:
         raise CaseFileError(f"{path}:1: the 'cases:' list is empty")
     return cases
@@ -208,7 +214,10 @@ def _value(protocol: Protocol, name: str, value: Any) -> Any:
         match = _WITH_UNIT.fullmatch(value)
         if match:
             number = float(match.group(1))
-            return {"value": int(number) if number.is_integer() and "." not in match.group(1) else number, "unit": match.group(2)}
+            unit = match.group(2)
+            if len(unit) > 2 and unit[0] == unit[-1] == "'":  # quoted as in a rules file: '/uL'
+                unit = unit[1:-1]
+            return {"value": int(number) if number.is_integer() and "." not in match.group(1) else number, "unit": unit}
     return value
 
 

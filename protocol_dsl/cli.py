@@ -345,7 +345,8 @@ def _test(args) -> int:
 
             evaluated = [(o.case.name, o.result) for o in outcomes if o.result is not None]
             reports.append(measure(protocol, evaluated))
-    print(f"{passed} passed, {failed} failed", file=report)
+    not_run = f", {problems} {'file' if problems == 1 else 'files'} not run (see above)" if problems else ""
+    print(f"{passed} passed, {failed} failed{not_run}", file=report)
     if reports:
         _coverage_report(args, reports)
     incomplete = args.require_coverage and any(not r.complete for r in reports)

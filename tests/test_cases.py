@@ -162,3 +162,34 @@ def test_boundary_just_across_needs_the_other_outcome(tmp_path, capsys):
     cases = BOUNDARY_CASES.replace("age: 17", "age: 19")
     code, out, _ = run(["test", "--coverage", str(write(tmp_path, cases.replace("ineligible", "ineligible")))], capsys)
     assert "age >= 18 years: add a case at 17 years" in out
+
+
+def test_every_problem_of_a_case_file_is_reported_and_the_count_says_so(tmp_path, capsys):
+    rules = write(
+        tmp_path,
+        "cases:\n"
+        "  - name: a\n    patient: {agee: 40}\n    expect: {status: eligible}\n"
+        "  - name: b\n    patient: {age: 40, hcc: false}\n    expect: {status: eligble}\n"
+        "  - name: c\n    patient: {age: 40, hcc: false}\n    expect: {status: eligible}\n",
+    )
+    code, out, err = run(["test", str(rules)], capsys)
+    where = tmp_path / "p.cases.yaml"
+    assert code == 1
+    assert err.splitlines() == [
+        f"{where}:2: case 'a': 'agee' is not an input of the protocol (did you mean 'age'?)",
+        f"{where}:5: case 'b': status 'eligble' is not one of eligible, ineligible, undetermined",
+    ]
+    assert out.strip() == "0 passed, 0 failed, 1 file not run (see above)"
+
+
+def test_a_unit_may_be_written_quoted_as_in_a_rules_file(tmp_path, capsys):
+    rules = write(
+        tmp_path,
+        "cases:\n"
+        "  - name: quoted\n    patient: {n: \"1500 '/uL'\"}\n    expect: {criteria: {I1: true}}\n"
+        "  - name: plain\n    patient: {n: 1500 /uL}\n    expect: {criteria: {I1: true}}\n"
+        "  - name: other spelling\n    patient: {n: \"1.4 '10*9/L'\"}\n    expect: {criteria: {I1: false}}\n",
+        rules="input n: number '/uL'\ninclusion I1: n >= 1500 '/uL'\n",
+    )
+    code, out, _ = run(["test", str(rules)], capsys)
+    assert (code, out.strip()) == (0, "3 passed, 0 failed")
