@@ -632,6 +632,9 @@ def _convert_quantity(src: Unit, dst: Unit) -> Conversion | None:
     families = (_HBA1C_FAMILIES.get(src._kind), _HBA1C_FAMILIES.get(dst._kind))
     if None in families or src._factors and _base(dict(src._factors)) or dst._factors and _base(dict(dst._factors)):
         return None
+    # NGSP is a percentage: a plain number is not taken for HbA1c (is 7 a percent or a fraction?).
+    if any(family == "NGSP" and unit._scale != 0.01 for family, unit in zip(families, (src, dst))):
+        return None
     # Each side's number in its family's unit: % for NGSP, mmol/mol for IFCC.
     into = _linear_factor(src, parse_unit(_HBA1C_UNITS[families[0]]), None)
     out = _linear_factor(parse_unit(_HBA1C_UNITS[families[1]]), dst, None)

@@ -337,6 +337,8 @@ NOT_ONE_KIND = [
     ("mL/L", "mmol/mol", "mL/L (a ratio of lengths or volumes) and mmol/mol (a ratio of amounts of "
      "substance) are different kinds of quantity, not a factor apart"),
     ("/[HPF]", "/uL", "/[HPF] and /uL have different dimensions"),
+    ("mmol/mol{HbA1c}", "", "mmol/mol{HbA1c} (a ratio of amounts of substance) and a plain number are "
+     "different kinds of quantity, not a factor apart"),
     ("Cel", "%", "Cel (a temperature) and % (a percentage) have different dimensions"),
 ]
 
@@ -375,6 +377,8 @@ def test_no_two_dimensionless_kinds_convert_by_a_factor(a, b):
         # Only HbA1c, named by its annotation, crosses kinds, and then by its equation.
         hba1c = "HbA1c" in (source._quantity, target._quantity)
         assert how is None or (hba1c and not how.linear)
+    elif "HbA1c" in (source._quantity, target._quantity) and "" in (a, b):
+        assert how is None  # HbA1c is a percentage, never taken for a plain number
     else:
         assert how is not None
 
