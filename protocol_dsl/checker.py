@@ -105,13 +105,18 @@ class Checked:
         return self.types[id(node)]
 
 
-def conversion(src: Num, dst: Num) -> float:
-    """The factor that brings a number of type `src` into the unit of `dst`."""
+def conversion(src: Num, dst: Num) -> units.Conversion:
+    """How a number of type `src` is brought into the unit of `dst` (a factor, or an offset or logarithm too)."""
     if src.bare or dst.bare:
-        return 1.0
-    factor = units.conversion_factor(src.unit, dst.unit, dst.molar_mass or src.molar_mass)
-    assert factor is not None, "the checker let incompatible units through"
-    return factor
+        return units.Conversion()
+    found = units.convert(src.unit, dst.unit, dst.molar_mass or src.molar_mass)
+    assert found is not None, "the checker let incompatible units through"
+    return found
+
+
+def _nonlinear(t: Type) -> bool:
+    """A number in a temperature or a logarithmic unit: not a quantity that adds or scales."""
+    return isinstance(t, Num) and not t.bare and not t.unit.is_linear
 
 
 _MOLAR_HINT = ": mass and amount of substance convert through a molar mass, so declare the input's (molar mass N g/mol)"
@@ -489,6 +494,8 @@ class _Checker:
             if not isinstance(t, Num):
                 return self.error("E201", f"{node.function}() takes numbers, but this is {describe(t)}", argument.span)
         first = types[0]
+        if node.function in ("sqrt", "abs") and _nonlinear(first):
+            return self.not_a_quantity(f"{node.function}()", first, node.args[0])
         if node.function in ("ln", "log10", "exp"):
             if not (first.bare or first.unit.is_dimensionless):
                 return self.error(
@@ -516,6 +523,8 @@ class _Checker:
 
     def visit_Negate(self, node: ast.Negate, want_bool: bool) -> Type:
         t = self.visit(node.operand, want_bool=False)
+        if _nonlinear(t) and not isinstance(node.operand, ast.Number):  # -40 Cel is a temperature
+            return self.not_a_quantity("'-'", t, node.operand)
         if isinstance(t, (Num, Err)):
             return t
         return self.error("E201", f"'-' takes a number, but this is {describe(t)}", node.operand.span)
@@ -528,8 +537,11 @@ class _Checker:
         for operand, t in ((node.left, left), (node.right, right)):
             if not isinstance(t, Num):
                 return self.error("E201", f"'{node.op}' takes numbers, but this is {describe(t)}", operand.span)
+        for operand, t in ((node.left, left), (node.right, right)):
+            if _nonlinear(t):
+                return self.not_a_quantity(f"'{node.op}'", t, operand)
         if node.op in "+-":
-            return self.unify(left, right, node.left, node.right)
+            return self.unify(left, right, node.left, node.right, factor_only=True)
         if left.bare and right.bare:
             return BARE
         if node.op == "*":
@@ -549,10 +561,10 @@ class _Checker:
             return self.error("E201", f"'as' converts numbers, but this is {describe(t)}", node.operand.span)
         if t.bare:
             return self.error("E204", f"'as {node.unit}' needs a value with a unit, but this number has none", node.operand.span)
-        if units.conversion_factor(t.unit, unit, t.molar_mass) is None:
-            hint = _MOLAR_HINT if units.conversion_factor(t.unit, unit, 1.0) is not None else ""
+        if units.convert(t.unit, unit, t.molar_mass) is None:
             return self.error(
-                "E202", f"{describe(t)} cannot be expressed in {unit.text}: the dimensions differ{hint}", node.unit_span
+                "E202", f"{describe(t)} cannot be expressed in {unit.text}: {self.why(t.unit, unit, t.molar_mass)}",
+                node.unit_span,
             )
         return PLAIN
 
@@ -577,6 +589,7 @@ class _Checker:
                 failed = True
             elif isinstance(left, Num) and isinstance(right, Num):
                 failed |= isinstance(self.unify(left, right, left_node, right_node), Err)
+                failed = failed or self.literal_without_logarithm(left, right, left_node, right_node)
             elif op in ("=", "!=") and self.comparable(left, right, left_node, right_node):
                 continue
             else:
@@ -589,6 +602,20 @@ class _Checker:
                     else:
                         self.error("E201", f"'{op}' orders numbers, but this is {describe(right)}", right_node.span)
         return Bool() if not failed else Err()
+
+    def literal_without_logarithm(self, left: Num, right: Num, left_node, right_node) -> bool:
+        """A literal of 0 or less compared with a logarithmic value has no logarithm: an error, not unknown."""
+        for literal, literal_t, other, other_t in ((left_node, left, right_node, right), (right_node, right, left_node, left)):
+            if isinstance(literal, ast.Number) and literal.unit and not isinstance(other, ast.Number) \
+                    and other_t.unit.is_logarithmic and not literal_t.unit.is_logarithmic and not literal.value > 0:
+                self.error(
+                    "E202",
+                    f"{self.source.slice(literal.span)} has no logarithm, so it cannot be compared with "
+                    f"{describe(other_t)}: compare with a value above 0",
+                    literal.span,
+                )
+                return True
+        return False
 
     def comparable(self, left: Type, right: Type, left_node, right_node) -> bool:
         """Whether `=`/`!=` may compare two non-numbers; reports undeclared category values."""
@@ -667,8 +694,32 @@ class _Checker:
             return t
         return self.error("E201", f"{where} takes true/false values, but this is {describe(t)}", node.span)
 
-    def unify(self, left: Num, right: Num, left_node, right_node) -> Type:
-        """The type of two numbers brought to one unit (for + - min max and comparisons)."""
+    def not_a_quantity(self, what: str, t: Num, node) -> Err:
+        from .formatter import unit_text
+
+        written = unit_text(t.unit.text)
+        fix = f"compare it, or take its number with ({self.source.slice(node.span)} as {written})"
+        if t.unit.is_logarithmic:
+            kind = "a logarithm"
+        else:
+            kind = "a temperature, a point on a scale with an offset"
+            fix += f"; a difference of temperatures is (A as {written}) - (B as {written})"
+        return self.error("E207", f"{what} cannot take {describe(t)}: it is {kind}, not a quantity that adds or scales; {fix}",
+                          node.span)
+
+    @staticmethod
+    def why(src: units.Unit, dst: units.Unit, molar_mass: Optional[float]) -> str:
+        """Why src cannot be expressed in dst, with a hint about molar masses where one would do."""
+        if molar_mass is None and units.convert(src, dst, 1.0) is not None:
+            return "the dimensions differ" + _MOLAR_HINT
+        reason = units.incompatibility(src, dst)
+        return "the dimensions differ" if reason.endswith("have different dimensions") else reason
+
+    def unify(self, left: Num, right: Num, left_node, right_node, factor_only: bool = False) -> Type:
+        """The type of two numbers brought to one unit (for + - min max and comparisons).
+
+        `factor_only` (for + and -): the units must be a factor apart, not related by an offset.
+        """
         if left.bare and right.bare:
             return BARE
         if left.bare or right.bare:
@@ -685,13 +736,19 @@ class _Checker:
             molar_mass = left.molar_mass or right.molar_mass
         else:  # two substances: no mass <-> amount conversion between them
             molar_mass = None
-        if units.conversion_factor(right.unit, left.unit, molar_mass) is None:
-            hint = ""
-            if molar_mass is None and units.conversion_factor(right.unit, left.unit, 1.0) is not None:
-                hint = _MOLAR_HINT
+        found = units.convert(right.unit, left.unit, molar_mass)
+        if found is None:
             return self.error(
                 "E202",
-                f"{describe(right)} cannot be compared or combined with {describe(left)}: the dimensions differ{hint}",
+                f"{describe(right)} cannot be compared or combined with {describe(left)}: "
+                f"{self.why(right.unit, left.unit, molar_mass)}",
+                right_node.span,
+            )
+        if factor_only and not found.linear:
+            return self.error(
+                "E207",
+                f"{describe(right)} cannot be added to or subtracted from {describe(left)}: the units are "
+                "not a factor apart (the IFCC-NGSP equation has an offset); compare them instead",
                 right_node.span,
             )
         return Num(left.unit, molar_mass=molar_mass)

@@ -230,8 +230,9 @@ def _boundaries(checked, trace: Trace, boundaries: dict, case: str) -> None:
         value = values[other_index]
         if value is None:
             continue
-        factor = conversion(checked.type_of(node.operands[other_index]), checked.type_of(literal_node))
-        value = value * factor
+        value = conversion(checked.type_of(node.operands[other_index]), checked.type_of(literal_node)).apply(value)
+        if value is None:
+            continue
         op = _MIRROR[node.ops[index]] if literal_left else node.ops[index]
         threshold = boundary.threshold
         if _close(value, threshold):

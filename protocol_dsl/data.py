@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from typing import Any, Mapping
 
 from . import units
@@ -125,16 +126,32 @@ def _number(t: Num, raw: Any) -> float:
         try:
             given = units.parse_unit(unit_text)
         except units.UnitError as problem:
-            raise ValueError(f"{_show(number)} {unit_text}: {problem}") from None
-        factor = units.conversion_factor(given, t.unit, t.molar_mass)
-        if factor is None:
+            raise ValueError(f"{_show(number)} {unit_text}: {_with_suggestion(problem, unit_text, t.unit)}") from None
+        how = units.convert(given, t.unit, t.molar_mass)
+        if how is None:
             target = t.unit.text or "a plain number"
-            raise ValueError(f"{format_number(number)} {unit_text} cannot be converted to {target}")
-        converted = number * factor
-        if not math.isfinite(converted):
+            reason = units.incompatibility(given, t.unit)
+            why = "" if reason.endswith("have different dimensions") else f": {reason}"
+            raise ValueError(f"{format_number(number)} {unit_text} cannot be converted to {target}{why}")
+        converted = how.apply(number)
+        if converted is None and how.transform == "log10" and not number > 0:
+            raise ValueError(f"{format_number(number)} {unit_text} has no logarithm, so it cannot be "
+                             f"expressed in {t.unit.text}")
+        if converted is None:
             raise ValueError(f"{format_number(number)} {unit_text} is too large")
-        return converted
+        return converted if how.linear else units.round12(converted)
     return _finite(raw, wanted)
+
+
+def _with_suggestion(problem: units.UnitError, text: str, expected: units.Unit) -> str:
+    """The unit error, with a spelling of the expected dimension suggested where the parser had none."""
+    message = str(problem)
+    if not message.startswith("unknown unit"):
+        return message
+    # The input's unit is known here: suggest only a spelling that converts to it.
+    message = re.sub(r" \(did you mean '.*'\?\)$", "", message)
+    guess = units.suggest_for(text, expected)
+    return f"{message} (did you mean {guess!r}?)" if guess else message
 
 
 def _finite(raw: Any, wanted: str) -> float:

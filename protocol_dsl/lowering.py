@@ -6,8 +6,10 @@ Every rule about *which unit* a computation happens in lives here, and only here
 - a comparison happens in the unit of its non-literal side, so a patient's value is
   compared as it was given and the literal is converted (`comparison_unit`);
 - `X as UNIT` is a conversion into UNIT.
-Each conversion becomes an explicit `Scale`, folded into a literal at once. After this,
-no backend looks at a unit again.
+Each conversion becomes an explicit `Scale`, folded into a literal at once. Units that are
+not a factor apart are converted with nodes every backend has: a temperature or HbA1c by
+`Scale` then `+` an offset, a logarithmic unit by `log10` or `exp`. After this, no backend
+looks at a unit again.
 """
 
 from __future__ import annotations
@@ -72,6 +74,36 @@ def definition_order(checked: Checked) -> list[str]:
     return order
 
 
+_LN10 = 2.302585092994046  # math.log(10): 10 ** x is exp(x * ln 10)
+
+
+def convert_node(lowered: ir.Node, how: units.Conversion, unit: str, origin=None) -> ir.Node:
+    """`lowered` converted as `how` says, into `unit`; a literal is converted at once."""
+    if how.linear and how.factor == 1.0:
+        return lowered
+    if isinstance(lowered, ir.Const):
+        value = how.apply(lowered.value)
+        if value is not None and not how.linear:  # as patient data in this unit is (data.py)
+            value = units.round12(value)
+        if value is not None and finite(value) is not None:
+            return ir.Const(value=value, kind=ir.NUMBER, unit=unit, origin=lowered.origin)
+    if how.linear:
+        return ir.Scale(operand=lowered, factor=how.factor, unit=unit, origin=origin)
+    node = lowered
+    if how.transform == "exp10":  # unknown where 10 ** x overflows, like exp itself
+        node = ir.Call(function="exp", args=(ir.Scale(operand=node, factor=_LN10),))
+    elif how.transform == "log10":  # unknown for a value <= 0, which has no logarithm
+        node = ir.Call(function="log10", args=(node,))
+    if how.factor != 1.0:
+        node = ir.Scale(operand=node, factor=how.factor, unit=unit)
+    if how.offset:
+        offset = ir.Const(value=how.offset, kind=ir.NUMBER, unit=unit)
+        node = ir.Arith(op="+", left=node, right=offset, unit=unit)
+    if origin is not None:
+        node = attrs.evolve(node, origin=origin)
+    return node
+
+
 def unit_text(t) -> str:
     """The unit a value of this type is shown in ("" for a plain number)."""
     return t.unit.text if isinstance(t, Num) and not t.bare else ""
@@ -115,16 +147,9 @@ class Lowering:
         return getattr(self, "lower_" + type(node).__name__)(node)
 
     # ------------------------------------------------------------ conversions
-    def scaled(self, lowered: ir.Node, factor: float, target: Num) -> ir.Node:
-        """`lowered` brought into `target`'s unit by `factor`; a literal is converted at once."""
-        if factor == 1.0:
-            return lowered
-        unit = unit_text(target)
-        if isinstance(lowered, ir.Const):
-            value = finite(lowered.value * factor)
-            if value is not None:
-                return ir.Const(value=value, kind=ir.NUMBER, unit=unit, origin=lowered.origin)
-        return ir.Scale(operand=lowered, factor=factor, unit=unit)
+    def scaled(self, lowered: ir.Node, how: units.Conversion, target: Num, origin=None) -> ir.Node:
+        """`lowered` brought into `target`'s unit; a literal is converted at once."""
+        return convert_node(lowered, how, unit_text(target), origin)
 
     def converted(self, node, target: Num) -> ir.Node:
         return self.scaled(self.lower(node), conversion(self.type_of(node), target), target)
@@ -176,8 +201,10 @@ class Lowering:
 
     def lower_As(self, node: ast.As) -> ir.Node:
         source = self.type_of(node.operand)
-        factor = units.conversion_factor(source.unit, units.parse_unit(node.unit), source.molar_mass)
-        return ir.Scale(operand=self.lower(node.operand), factor=factor, origin=node)
+        how = units.convert(source.unit, units.parse_unit(node.unit), source.molar_mass)
+        if how.linear:
+            return ir.Scale(operand=self.lower(node.operand), factor=how.factor, origin=node)
+        return convert_node(self.lower(node.operand), how, "", node)
 
     def lower_Call(self, node: ast.Call) -> ir.Node:
         name = node.function

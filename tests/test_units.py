@@ -142,8 +142,15 @@ ERRORS = [
     ("xyz/L", "unknown unit 'xyz' in 'xyz/L'"),
     ("e", "unknown unit 'e'"),
     ("__import__", "unknown unit '__import__'"),
-    ("degC", "unsupported unit 'degC': temperatures with an offset cannot be converted "
-             "by a factor; use a plain number"),
+    ("Cel/h", "invalid unit 'Cel/h': a temperature (Cel) stands alone, not inside a compound "
+              "unit: a temperature per hour or per litre would be a difference of temperatures"),
+    ("G/L", "unknown unit 'G' in 'G/L'"),  # giga per litre: never 'g/L', a mass concentration
+    ("bpm", "unknown unit 'bpm'"),  # never 'pm', a picometre
+    ("Mg/dL", "unknown unit 'Mg' in 'Mg/dL'"),
+    ("log10 Cel", "invalid unit 'log10 Cel': only a linear unit has a logarithm (not a "
+                  "temperature or another logarithm)"),
+    ("log10 %", "invalid unit 'log10 %': write the logarithm of a unit with a dimension, "
+                "such as 'log10 copies/mL'"),
     ("5", "invalid unit '5': a unit needs a name such as 'mg' or '%', not only a number"),
     ("10^9", "invalid unit '10^9': a unit needs a name such as 'mg' or '%', not only a number"),
     ("1/0", "invalid unit '1/0': a factor cannot be 0"),
@@ -270,7 +277,9 @@ def test_parse_returns_a_unit_or_raises_unit_error(text):
     assert parse_unit(unit.text) == unit
 
 
-PLAIN = [u for u in KNOWN_UNITS if u != "%"]
+# Temperatures and logarithms have no products; a computed ratio is a plain ratio, so
+# units that are a kind of ratio (mmol/mol) do not come back from a product either.
+PLAIN = [u for u in KNOWN_UNITS if u != "%" and parse_unit(u).is_linear and not parse_unit(u)._kind]
 
 
 @settings(max_examples=200, deadline=None)
@@ -280,3 +289,186 @@ def test_product_then_quotient_gives_the_unit_back(a, b):
     back = divide(multiply(first, second), second)
     assert conversion_factor(back, first) == 1.0
     assert parse_unit(back.text) == back
+
+
+# ------------------------------------------------------------------ beyond factors
+P = parse_unit
+
+NONLINEAR = [  # (source, target, value, converted)
+    ("Cel", "[degF]", 38, 100.4), ("[degF]", "Cel", 212, 100), ("degC", "\u00b0F", -40, -40),
+    ("\u2103", "degF", 0, 32), ("\u00b0F", "Cel", 98.6, 37),
+    ("mmol/mol", "%{HbA1c}", 48, 6.54304), ("mmol/mol{HbA1c}", "%", 53, 7.00044),
+    ("%{HbA1c}", "mmol/mol", 6.5, 47.5295146481), ("%", "mmol/mol{HbA1c}", 2.152, 0),
+    ("mol/mol", "%{HbA1c}", 0.048, 6.54304),
+    ("log10 copies/mL", "copies/mL", 3, 1000), ("copies/mL", "log10 copies/mL", 100000, 5),
+    ("log10(copies/mL)", "log10 copies/L", 2, 5), ("log10 IU/mL", "IU/L", 2, 100000),
+]
+
+
+@pytest.mark.parametrize("src, dst, value, converted", NONLINEAR)
+def test_conversions_that_are_not_a_factor(src, dst, value, converted):
+    how = units.convert(P(src), P(dst))
+    assert not how.linear
+    assert conversion_factor(P(src), P(dst)) is None  # never a factor, so never a wrong one
+    assert round12(how.apply(value)) == pytest.approx(converted, abs=1e-9)
+
+
+NEW_FACTORS = [
+    ("cGy", "Gy", 0.01), ("Gy", "cGy", 100.0), ("[lb_av]", "kg", 0.45359237), ("lb", "g", 453.59237),
+    ("[in_i]", "cm", 2.54), ("x10^9/L", "10^9/L", 1.0), ("\u00d710\u2079/L", "/uL", 1000.0),
+    ("10\u00b9\u00b2/L", "10^9/L", 1000.0), ("x10*9/L", "10*3/uL", 1.0), ("/HPF", "/[HPF]", 1.0),
+    ("mmol/mol", "umol/mol", 1000.0), ("mg/g", "g/kg", 1.0), ("%{HbA1c}", "%", 1.0),
+    ("mmol/mol{HbA1c}", "mmol/mol", 1.0),
+]
+
+
+@pytest.mark.parametrize("src, dst, factor", NEW_FACTORS)
+def test_new_units_convert_by_a_factor(src, dst, factor):
+    assert round12(conversion_factor(P(src), P(dst))) == factor
+
+
+NOT_ONE_KIND = [
+    ("mmol/mol", "%", "mmol/mol (a ratio of amounts of substance) and % (a percentage) are different "
+     "kinds of quantity, not a factor apart; for HbA1c, declare the input's unit as '%{HbA1c}' (NGSP) "
+     "or 'mmol/mol{HbA1c}' (IFCC) to convert by the IFCC-NGSP master equation"),
+    ("mg/g", "%", "mg/g (a ratio of masses) and % (a percentage) are different kinds of quantity, "
+     "not a factor apart"),
+    ("copies", "", "copies (a count) and a plain number are different kinds of quantity, not a factor apart"),
+    ("mL/L", "mmol/mol", "mL/L (a ratio of lengths or volumes) and mmol/mol (a ratio of amounts of "
+     "substance) are different kinds of quantity, not a factor apart"),
+    ("/[HPF]", "/uL", "/[HPF] and /uL have different dimensions"),
+    ("mmol/mol{HbA1c}", "", "mmol/mol{HbA1c} (a ratio of amounts of substance) and a plain number are "
+     "different kinds of quantity, not a factor apart"),
+    ("Cel", "%", "Cel (a temperature) and % (a percentage) have different dimensions"),
+]
+
+
+@pytest.mark.parametrize("src, dst, why", NOT_ONE_KIND)
+def test_units_of_different_kinds_do_not_convert(src, dst, why):
+    source, target = P(src), P(dst) if dst else DIMENSIONLESS
+    assert units.convert(source, target) is None and units.convert(target, source) is None
+    assert units.incompatibility(source, target) == why
+
+
+def test_a_computed_ratio_is_a_plain_number():
+    assert conversion_factor(divide(P("mmol/L"), P("mmol/L")), P("%")) == 100.0
+    assert round12(conversion_factor(divide(P("mg/dL"), P("g/L")), DIMENSIONLESS)) == 0.01
+
+
+@pytest.mark.parametrize("text, expected, suggestion", [
+    ("mg/dl", "mg/dL", "mg/dL"), ("Kg", "kg", "kg"), ("lbs", "kg", "lb"),
+    ("G/L", "10^9/L", None), ("bpm", "/min", None), ("Mg/dL", "g/L", "mg/dL"),
+    ("mg/dl", "umol/L", "mg/dL"),  # a molar mass may convert it
+    ("mg/dl", "mmHg", None),
+])
+def test_suggestions_for_a_known_dimension_keep_it(text, expected, suggestion):
+    assert units.suggest_for(text, P(expected)) == suggestion
+
+
+KINDS = ["%", "mmol/mol", "umol/mol", "mg/g", "g/kg", "mL/L", "copies", "cells", "%{HbA1c}", "mmol/mol{HbA1c}"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(KINDS + [""]), st.sampled_from(KINDS + [""]))
+def test_no_two_dimensionless_kinds_convert_by_a_factor(a, b):
+    source, target = (P(a) if a else DIMENSIONLESS), (P(b) if b else DIMENSIONLESS)
+    how = units.convert(source, target)
+    if source._kind != target._kind:
+        # Only HbA1c, named by its annotation, crosses kinds, and then by its equation.
+        hba1c = "HbA1c" in (source._quantity, target._quantity)
+        assert how is None or (hba1c and not how.linear)
+    elif "HbA1c" in (source._quantity, target._quantity) and "" in (a, b):
+        assert how is None  # HbA1c is a percentage, never taken for a plain number
+    else:
+        assert how is not None
+
+
+FINITE = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(FINITE, st.sampled_from([("Cel", "[degF]"), ("degF", "\u00b0C"), ("%{HbA1c}", "mmol/mol"),
+                                ("mmol/mol{HbA1c}", "%"), ("log10 copies/mL", "log10 copies/L")]))
+def test_round_trips_through_offsets(x, pair):
+    there, back = units.convert(P(pair[0]), P(pair[1])), units.convert(P(pair[1]), P(pair[0]))
+    assert back.apply(there.apply(x)) == pytest.approx(x, rel=1e-11, abs=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(min_value=1e-300, max_value=1e300), st.sampled_from(["copies/mL", "IU/mL", "copies/L"]))
+def test_logarithms_round_trip(x, linear):
+    into, out = units.convert(P(linear), P("log10 copies/mL" if "copies" in linear else "log10 IU/mL")), None
+    out = units.convert(P(into and ("log10 copies/mL" if "copies" in linear else "log10 IU/mL")), P(linear))
+    assert out.apply(into.apply(x)) == pytest.approx(x, rel=1e-11)
+
+
+@settings(max_examples=300, deadline=None)
+@given(FINITE, FINITE, st.sampled_from(NONLINEAR))
+def test_conversions_keep_order(x, y, case):
+    # A comparison may happen in either unit: the conversion must not change its outcome.
+    how = units.convert(P(case[0]), P(case[1]))
+    if how.transform == "log10":
+        x, y = abs(x) + 1e-3, abs(y) + 1e-3
+    if how.transform == "exp10":
+        x, y = x / 1e4, y / 1e4
+    fx, fy = how.apply(x), how.apply(y)
+    if x < y:
+        assert fx <= fy
+
+
+DATA_RULES = """
+input HbA1c: number %
+input A1c: number '%{HbA1c}'
+input temp: number Cel range 25..45
+input VL: number 'log10 copies/mL'
+input ANC: number 10^9/L
+input HR: number '/min'
+input w: number kg
+inclusion I1: known(HbA1c)
+"""
+
+DATA_PROBLEMS = [
+    ({"HbA1c": {"value": 53, "unit": "mmol/mol"}},
+     "HbA1c: 53 mmol/mol cannot be converted to %: mmol/mol (a ratio of amounts of substance) and % "
+     "(a percentage) are different kinds of quantity, not a factor apart; for HbA1c, declare the input's "
+     "unit as '%{HbA1c}' (NGSP) or 'mmol/mol{HbA1c}' (IFCC) to convert by the IFCC-NGSP master equation"),
+    ({"A1c": {"value": 53, "unit": "mg/dL"}}, "A1c: 53 mg/dL cannot be converted to %{HbA1c}"),
+    ({"temp": {"value": 120, "unit": "[degF]"}},
+     "temp: 48.8888888889 Cel is outside the plausible range 25..45 Cel"),
+    ({"temp": {"value": 38, "unit": "K"}}, "temp: 38 K: unknown unit 'K'"),
+    ({"VL": {"value": 0, "unit": "copies/mL"}},
+     "VL: 0 copies/mL has no logarithm, so it cannot be expressed in log10 copies/mL"),
+    ({"ANC": {"value": 1.5, "unit": "G/L"}}, "ANC: 1.5 G/L: unknown unit 'G' in 'G/L'"),
+    ({"HR": {"value": 70, "unit": "bpm"}}, "HR: 70 bpm: unknown unit 'bpm'"),
+    ({"w": {"value": 150, "unit": "Kg"}}, "w: 150 Kg: unknown unit 'Kg' (did you mean 'kg'?)"),
+    ({"w": {"value": 150, "unit": "Pm"}}, "w: 150 Pm: unknown unit 'Pm'"),  # never 'pm', a length
+]
+
+
+@pytest.mark.parametrize("data, problem", DATA_PROBLEMS)
+def test_patient_data_in_units_that_do_not_convert_is_refused_naming_the_input(data, problem):
+    import protocol_dsl
+
+    with pytest.raises(protocol_dsl.DataError) as caught:
+        protocol_dsl.loads(DATA_RULES).evaluate(data)
+    assert caught.value.problems == [problem]
+
+
+@pytest.mark.parametrize("data, value", [
+    ({"A1c": {"value": 53, "unit": "mmol/mol"}}, 7.00044),
+    ({"A1c": {"value": 6.5, "unit": "%"}}, 6.5),
+    ({"HbA1c": {"value": 53, "unit": "mmol/mol{HbA1c}"}}, 7.00044),
+    ({"temp": {"value": 100.4, "unit": "\u00b0F"}}, 38.0),
+    ({"VL": {"value": 1000, "unit": "copies/mL"}}, 3.0),
+    ({"ANC": {"value": 1500, "unit": "/uL"}}, 1.5),
+    ({"ANC": {"value": 2.5, "unit": "\u00d710\u2079/L"}}, 2.5),
+    ({"w": {"value": 220.462262185, "unit": "[lb_av]"}}, 100.0),
+])
+def test_patient_data_converts(data, value):
+    from protocol_dsl.data import prepare
+
+    import protocol_dsl
+
+    values, _ = prepare(protocol_dsl.loads(DATA_RULES).program.inputs, data)
+    (name,) = data
+    assert round12(values[name]) == value
