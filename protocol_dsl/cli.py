@@ -443,10 +443,13 @@ def _screen(args) -> int:
             pc.write_csv(result.rejects, rejects_path)
         if summary_path is not None:
             summary_path.write_text(json.dumps(result.summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        if report_path is not None:
-            result.report(report_path)
     except OSError as problem:
         raise _Usage(f"cannot write the results ({problem.strerror or problem})") from None
+    if report_path is not None:
+        try:
+            result.report(report_path)
+        except OSError as problem:
+            raise _Usage(f"{report_path}: cannot be written ({problem.strerror or problem})") from None
     written = [str(p) for p in (output, rejects_path, summary_path, report_path) if p is not None]
     if written:
         print(f"wrote {', '.join(written)}", file=sys.stderr)
