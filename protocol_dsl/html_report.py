@@ -26,7 +26,7 @@ table { border-collapse: collapse; margin: 0.5rem 0; width: 100%; }
 th, td { border: 1px solid #c8c8c8; padding: 0.25rem 0.5rem; vertical-align: top; text-align: left; }
 th { background: #f0f0f0; } td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 td.n { white-space: nowrap; } td.text { white-space: pre-wrap; overflow-wrap: break-word; min-width: 12rem; }
-table.narrow { width: auto; }
+table.narrow { width: auto; } td.list { overflow-wrap: anywhere; }
 code { overflow-wrap: break-word; }
 .status { font-weight: 700; padding: 0 0.35rem; border-radius: 0.2rem; }
 .eligible { color: #0b5a1e; background: #e3f3e6; } .ineligible { color: #8a1010; background: #fbe5e5; }
@@ -34,7 +34,7 @@ code { overflow-wrap: break-word; }
 .mark { font-weight: 700; white-space: nowrap; } .note { color: #444; font-size: 0.92rem; }
 svg.funnel { width: 100%; height: auto; max-width: 64rem; }
 svg.funnel text { font-family: inherit; font-size: 13px; fill: #1b1b1b; }
-@media print { body { margin: 0; max-width: none; } tr, .patient, svg.funnel { break-inside: avoid; }
+@media print { body { margin: 0; max-width: none; font-size: 10pt; } tr, .patient, svg.funnel { break-inside: avoid; }
                th { background: #e8e8e8 !important; } }
 """
 
@@ -193,7 +193,7 @@ def attrition_table(summary: dict, protocol=None) -> str:
             f"<td class=\"n\">{c['removed']}</td><td class=\"n\">{c['remaining']}</td>"
             f"<td class=\"n\">{c['remaining_met']}</td><td class=\"n\">{c['remaining_undetermined']}</td>"
             f"<td class=\"n\">{c['fails']}</td><td class=\"n\">{c['unknown']}</td>"
-            f"<td class=\"n\">{c['undetermined']}</td><td>{_e(lacking)}</td></tr>"
+            f"<td class=\"n\">{c['undetermined']}</td><td class=\"list\">{_e(lacking)}</td></tr>"
         )
     return (
         "<table id=\"attrition\">\n<thead><tr><th>criterion</th><th>text</th>"

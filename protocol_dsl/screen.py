@@ -60,7 +60,7 @@ class Screening:
     cohort: Optional[str] = None
     id_column: Optional[str] = None
     screened_at: Optional[str] = None  # UTC, ISO 8601 to the second
-    sample: list = attrs.field(factory=list)  # {"_row", "id", "status", "values"}: see sample_query
+    sample: list = attrs.field(factory=list)  # {"_row", "id", "status", "values"}: see sample_rows
 
     def attrition_text(self) -> str:
         return attrition_text(self.summary)
@@ -129,7 +129,11 @@ def screen(protocol, cohort: Union[str, Path, Any], *, engine: str = "duckdb", u
         summary_row = runner.query(summary_query(program, flags, _table("$results"))).to_pylist()[0]
         funnel = runner.query(funnel_query(evaluation, _table("$results"))).to_pylist()
         lack = runner.query(lack_query(program, evaluation, _table("$results"))).to_pylist()[0]
-        chosen = runner.query(sample_query(program, inputs, keep, sample)).to_pylist() if sample > 0 else []
+        chosen = runner.query(sample_rows(sample)).to_pylist() if sample > 0 else []
+        if chosen:
+            typed_rows = runner.query(sample_values(program, inputs, keep, [r["$row"] for r in chosen])).to_pylist()
+            by_row = {r["$row"]: r for r in typed_rows}
+            chosen = [dict(by_row[r["$row"]], **r) for r in chosen]
         shown = ["$row", *keep, "$status"] + [c.name for c in evaluation.backend.criteria] + ["$missing"]
         names = (["_row"] + ([id_column] if id_column else []) + ["status"]
                  + criterion_names(program, RESERVED + ((id_column,) if id_column else ())) + ["missing"])
@@ -184,24 +188,23 @@ def lack_query(program, evaluation, source: exp.Expression) -> exp.Select:
     return exp.Select(expressions=columns).from_(source, copy=False)
 
 
-def _qualified(name: str, table: str) -> exp.Column:
-    return exp.Column(this=exp.to_identifier(name, quoted=True), table=exp.to_identifier(table))
-
-
-def sample_query(program, inputs: dict, keep: dict, per_status: int) -> exp.Select:
-    """The first `per_status` valid patients of each status, with their typed values (in the inputs' units)."""
-    ranked = exp.Window(this=exp.RowNumber(), partition_by=[_qualified("$status", "r")], order=exp.Order(
-        expressions=[exp.Ordered(this=_qualified("$row", "r"))]))
-    joined = (exp.select(_qualified("$row", "r"), *[_qualified(k, "t") for k in keep], _qualified("$status", "r"),
-                         *[_qualified(inputs[name], "t") for name in program.inputs],
-                         exp.alias_(ranked, "$rank", quoted=True, copy=False))
-              .from_(exp.alias_(_table("$results"), "r", copy=False), copy=False)
-              .join(exp.alias_(_table("$typed"), "t", copy=False),
-                    on=binary(exp.EQ, _qualified("$row", "r"), _qualified("$row", "t")), copy=False))
-    ranked_rows = exp.Subquery(this=joined, alias=exp.TableAlias(this=exp.to_identifier("$ranked", quoted=True)))
-    return (exp.select(exp.Star()).from_(ranked_rows, copy=False)
+def sample_rows(per_status: int) -> exp.Select:
+    """The row numbers of the first `per_status` valid patients of each status (only the results are read)."""
+    ranked = exp.Window(this=exp.RowNumber(), partition_by=[column("$status")],
+                        order=exp.Order(expressions=[exp.Ordered(this=column("$row"))]))
+    inner = exp.select(column("$row"), column("$status"), exp.alias_(ranked, "$rank", quoted=True, copy=False)).from_(
+        _table("$results"), copy=False)
+    ranked_rows = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("$ranked", quoted=True)))
+    return (exp.select(column("$row"), column("$status")).from_(ranked_rows, copy=False)
             .where(exp.LTE(this=column("$rank"), expression=exp.Literal.number(per_status)), copy=False)
             .order_by(column("$row"), copy=False))
+
+
+def sample_values(program, inputs: dict, keep: dict, rows: list[int]) -> exp.Select:
+    """These rows' kept columns and typed values (in the inputs' units); few rows, so the validation is cheap."""
+    return (exp.select(column("$row"), *[column(k) for k in keep], *[column(inputs[name]) for name in program.inputs])
+            .from_(_table("$typed"), copy=False)
+            .where(exp.In(this=column("$row"), expressions=[exp.Literal.number(r) for r in rows]), copy=False))
 
 
 def _source(position: int) -> str:

@@ -423,3 +423,13 @@ def test_a_browser_renders_the_funnel_and_the_criteria(screened, tmp_path):
                                           f"{c['remaining_undetermined']} undetermined; removes {c['removed']}")
     assert [r["text"] for r in page.table("attrition")] == [c["text"] for c in summary["attrition"]]
     assert page.cells["eligible"] == str(summary["eligible"])
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs a Java runtime")
+def test_spark_keeps_the_same_sample_and_writes_the_same_report(tmp_path, seed):
+    pytest.importorskip("pyspark")
+    path = tmp_path / "cohort.parquet"
+    write(cohort(400, seed=17, bad=4), path)
+    duck, spark = screen(seed, path), screen(seed, path, engine="spark")
+    assert spark.sample == duck.sample and len(duck.sample) == 9
+    assert Page(spark.report()).rows == Page(duck.report()).rows
