@@ -277,7 +277,7 @@ def screening_page(screening) -> str:
     summary = screening.summary
     protocol = screening.protocol
     pid = summary.get("protocol") or "Protocol"
-    title = summary.get("title") if "title" in summary else (protocol.title if protocol is not None else None)
+    title = summary.get("title")
     facts = [("Protocol", pid), ("Cohort", screening.cohort or "a table given in memory"),
              ("Screened", (screening.screened_at or "").replace("T", " ").replace("+00:00", " UTC"))]
     if screening.id_column:

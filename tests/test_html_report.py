@@ -396,7 +396,8 @@ def test_help_mentions_the_report(capsys):
 
 
 def test_importing_the_package_does_not_import_the_report():
-    code = "import sys, protocol_dsl; print('protocol_dsl.html_report' in sys.modules, 'protocol_dsl.screen' in sys.modules)"
+    code = ("import sys, protocol_dsl; "
+            "print('protocol_dsl.html_report' in sys.modules, 'protocol_dsl.screen' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 
