@@ -91,6 +91,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "(a header 'TB [mg/dL]' gives the input TB in mg/dL). Prints the attrition table; with -o writes "
         "one row per patient (status, each criterion, missing inputs) as Parquet or CSV. Rows with invalid "
         "values are reported with their row number, counted and written to the rejects file, never dropped. "
+        "With --report writes a self-contained HTML page: the funnel, every criterion in full, the rejects and "
+        "the reasons of a few patients of each status. "
         "Exit 0 when screened, 1 with --fail-on-rejects and rejected rows, 2 on usage errors, an unreadable "
         "cohort or a rules file with errors.",
     )
@@ -99,8 +101,9 @@ def _build_parser() -> argparse.ArgumentParser:
     screen.add_argument("-o", "--output", metavar="OUT", help="per-patient results (.parquet or .csv)")
     screen.add_argument("--rejects", metavar="FILE", help="rejected rows (CSV; default: OUT with .rejects.csv)")
     screen.add_argument("--summary", metavar="FILE", help="the attrition summary as JSON (default: OUT with .summary.json)")
+    screen.add_argument("--report", metavar="FILE", help="write a self-contained HTML report of the screening to FILE")
     screen.add_argument("--unit", action="append", default=[], metavar="INPUT=UNIT", help="the unit of an input's column")
-    screen.add_argument("--id", metavar="COLUMN", help="a patient id column copied to the results")
+    screen.add_argument("--id", metavar="COLUMN", help="a patient id column copied to the results, the rejects and the report")
     screen.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="SQL engine (default duckdb)")
     screen.add_argument("--fail-on-rejects", action="store_true", help="exit 1 when any row was rejected")
 
@@ -112,7 +115,8 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("rules", metavar="RULES", help="the .rules file")
     evaluate.add_argument("patient", metavar="PATIENT", help="patient JSON file, or - for standard input")
-    evaluate.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    evaluate.add_argument("--format", choices=("text", "json", "html"), default="text",
+                          help="output format (html: a self-contained page)")
     return parser
 
 
@@ -424,10 +428,12 @@ def _screen(args) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     rejects = result.rejects.to_pylist()
     for row in rejects[:20]:
-        print(f"{args.cohort}: row {row['_row']}: {row['problem']}", file=sys.stderr)
+        who = f" ({args.id} {row[args.id] if row[args.id] is not None else 'missing'})" if args.id else ""
+        print(f"{args.cohort}: row {row['_row']}{who}: {row['problem']}", file=sys.stderr)
     if len(rejects) > 20:
         print(f"{args.cohort}: ... and {len(rejects) - 20} more rejected rows", file=sys.stderr)
     print(result.attrition_text())
+    report_path = Path(args.report) if args.report else None
     rejects_path = Path(args.rejects) if args.rejects else (output.with_suffix(".rejects.csv") if output else None)
     summary_path = Path(args.summary) if args.summary else (output.with_suffix(".summary.json") if output else None)
     try:
@@ -439,7 +445,12 @@ def _screen(args) -> int:
             summary_path.write_text(json.dumps(result.summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as problem:
         raise _Usage(f"cannot write the results ({problem.strerror or problem})") from None
-    written = [str(p) for p in (output, rejects_path, summary_path) if p is not None]
+    if report_path is not None:
+        try:
+            result.report(report_path)
+        except OSError as problem:
+            raise _Usage(f"{report_path}: cannot be written ({problem.strerror or problem})") from None
+    written = [str(p) for p in (output, rejects_path, summary_path, report_path) if p is not None]
     if written:
         print(f"wrote {', '.join(written)}", file=sys.stderr)
     return EXIT_PROBLEMS if args.fail_on_rejects and rejects else EXIT_OK
@@ -480,6 +491,10 @@ def _eval(args) -> int:
         return EXIT_PROBLEMS
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    elif args.format == "html":
+        from .html_report import result_page
+
+        sys.stdout.write(result_page(result, patient_name))
     else:
         print(result.explain())
     return EXIT_OK

@@ -130,6 +130,12 @@ class Result:
             lines.append(f"Warning: {warning}")
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        """The result as HTML, for Jupyter."""
+        from .html_report import result_fragment
+
+        return result_fragment(self)
+
     def __repr__(self) -> str:
         return f"Result(status={self.status.value!r}, missing={self.missing!r})"
 

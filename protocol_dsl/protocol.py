@@ -46,7 +46,8 @@ class Protocol:
         """Screen a cohort (a path to CSV/JSON Lines/Parquet, or an Arrow table or DataFrame).
 
         Returns a Screening: `.results` (a pyarrow Table: _row, status, one column per
-        criterion, missing), `.rejects`, `.summary` (the attrition) and `.warnings`.
+        criterion, missing), `.rejects`, `.summary` (the attrition), `.warnings`, and
+        `.report(path)`, the screening as one self-contained HTML page.
         """
         from .screen import screen
 

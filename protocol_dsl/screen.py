@@ -30,6 +30,7 @@ FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"
            ".jsonl": "json", ".ndjson": "json", ".json": "json"}
 
 
+SAMPLE = 3  # patients of each status kept for the report
 RESERVED_ID = ("_row", "status", "missing", "problem")  # result columns an --id column cannot be named
 
 
@@ -40,8 +41,8 @@ class ScreenError(ProtocolDslError):
 try:  # sqlglot comes with the 'screen' extra; without it, screen() says so
     from sqlglot import exp
 
-    from .backends.sql import (RESERVED, CriteriaQuery, Layers, and_, case, column, criterion_names, fn, is_finite,
-                               is_null, not_, number, summary_query, typed_null)
+    from .backends.sql import (RESERVED, CriteriaQuery, Layers, and_, binary, case, column, criterion_names, fn,
+                               is_finite, is_null, not_, number, summary_query, text, typed_null)
 except ImportError:  # pragma: no cover
     exp = None
 
@@ -54,9 +55,24 @@ class Screening:
     rejects: Any  # pyarrow.Table: _row, [id], problem
     summary: dict
     warnings: list[str]
+    # For the report: what was screened, when, and a few patients of each status with their values.
+    protocol: Any = None
+    cohort: Optional[str] = None
+    id_column: Optional[str] = None
+    screened_at: Optional[str] = None  # UTC, ISO 8601 to the second
+    sample: list = attrs.field(factory=list)  # {"_row", "id", "status", "values"}: see sample_rows
 
     def attrition_text(self) -> str:
         return attrition_text(self.summary)
+
+    def report(self, path: Union[str, Path, None] = None) -> str:
+        """The screening as one self-contained HTML page; written to `path` when given."""
+        from .html_report import screening_page
+
+        page = screening_page(self)
+        if path is not None:
+            Path(path).write_text(page, encoding="utf-8")
+        return page
 
 
 def _require(module: str):
@@ -72,9 +88,16 @@ def _require(module: str):
 
 
 def screen(protocol, cohort: Union[str, Path, Any], *, engine: str = "duckdb", units_by_input: Optional[dict] = None,
-           id_column: Optional[str] = None, output: Optional[Path] = None, progress: bool = False) -> Screening:
-    """Screen every patient of a cohort (path or Arrow-compatible table)."""
+           id_column: Optional[str] = None, output: Optional[Path] = None, progress: bool = False,
+           sample: int = SAMPLE) -> Screening:
+    """Screen every patient of a cohort (path or Arrow-compatible table).
+
+    `sample`: how many patients of each status keep their values for the report.
+    """
+    import datetime
+
     _require("sqlglot")
+    started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     if id_column is not None and id_column in RESERVED_ID:
         raise ScreenError(f"--id {id_column}: the results have a '{id_column}' column of their own; "
                           f"rename the id column in the cohort")
@@ -104,6 +127,13 @@ def screen(protocol, cohort: Union[str, Path, Any], *, engine: str = "duckdb", u
         rejects = rejects.rename_columns(["_row"] + ([id_column] if id_column else []) + ["problem"])
         flags = {name: flag.name for name, flag in evaluation.missing_flags.items()}
         summary_row = runner.query(summary_query(program, flags, _table("$results"))).to_pylist()[0]
+        funnel = runner.query(funnel_query(evaluation, _table("$results"))).to_pylist()
+        lack = runner.query(lack_query(program, evaluation, _table("$results"))).to_pylist()[0]
+        chosen = runner.query(sample_rows(sample)).to_pylist() if sample > 0 else []
+        if chosen:
+            typed_rows = runner.query(sample_values(program, inputs, keep, [r["$row"] for r in chosen])).to_pylist()
+            by_row = {r["$row"]: r for r in typed_rows}
+            chosen = [dict(by_row[r["$row"]], **r) for r in chosen]
         shown = ["$row", *keep, "$status"] + [c.name for c in evaluation.backend.criteria] + ["$missing"]
         names = (["_row"] + ([id_column] if id_column else []) + ["status"]
                  + criterion_names(program, RESERVED + ((id_column,) if id_column else ())) + ["missing"])
@@ -111,8 +141,70 @@ def screen(protocol, cohort: Union[str, Path, Any], *, engine: str = "duckdb", u
         table = runner.results(results, names, output)
     finally:
         runner.close()
-    summary = _summary(protocol, summary_row, rejects.num_rows)
-    return Screening(table, rejects, summary, warnings)
+    summary = _summary(protocol, summary_row, rejects.num_rows, funnel, lack)
+    chosen = [{"_row": r["$row"], "id": r.get("$id"), "status": r["$status"],
+               "values": {name: r[inputs[name]] for name in program.inputs}} for r in chosen]
+    name = str(cohort) if isinstance(cohort, (str, Path)) else None
+    return Screening(table, rejects, summary, warnings, protocol, name, id_column, started.isoformat(), chosen)
+
+
+def funnel_query(evaluation, source: exp.Expression) -> exp.Select:
+    """Patients by (first failed criterion, first unknown criterion): the funnel's two pools.
+
+    After criterion k, a patient not yet removed (`$first` null or > k) has met every
+    criterion so far when `$unknown_first` is null or > k, and is undetermined so far
+    otherwise. One linear CASE and a GROUP BY, not a count per criterion and step.
+    """
+    criteria = evaluation.backend.criteria
+    first_unknown = (case(*[(is_null(c), exp.Literal.number(i)) for i, c in enumerate(criteria)])
+                     if criteria else exp.Cast(this=exp.Null(), to=exp.DataType.build("int")))
+    return (exp.select(exp.alias_(column("$first"), "$first", quoted=True, copy=False),
+                       exp.alias_(first_unknown, "$unknown_first", quoted=True, copy=False),
+                       exp.alias_(exp.Count(this=exp.Star()), "$patients", quoted=True, copy=False))
+            .from_(source, copy=False).group_by(exp.Literal.number(1), exp.Literal.number(2), copy=False))
+
+
+def lack_query(program, evaluation, source: exp.Expression) -> exp.Select:
+    """Per criterion: undetermined patients for whom it is unknown, and of those how many lack each input it reads.
+
+    `$m{i}` is "input i is missing and read by an unknown criterion", so with criterion k
+    unknown and reading input i, it is "input i is missing" (aliases `$undetermined{k}`,
+    `$lack{k}_{i}`, i the input's position in sorted order).
+    """
+    one, nothing = exp.Literal.number(1), exp.Literal.number(0)
+    undetermined = binary(exp.EQ, column("$status"), text("undetermined"))
+    order = {name: index for index, name in enumerate(sorted(program.inputs))}
+    columns = [exp.alias_(exp.Count(this=exp.Star()), "$patients", quoted=True, copy=False)]
+    for k, (c, value) in enumerate(zip(program.criteria, evaluation.backend.criteria)):
+        here = and_(undetermined, is_null(value))
+        columns.append(exp.alias_(exp.Sum(this=case((here, one), default=nothing)), f"$undetermined{k}",
+                                  quoted=True, copy=False))
+        for name in sorted(c.reads):
+            flag = evaluation.missing_flags.get(name)
+            if flag is not None:
+                lacking = and_(here, exp.Coalesce(this=column(flag.name), expressions=[exp.false()]))
+                columns.append(exp.alias_(exp.Sum(this=case((lacking, one), default=nothing)),
+                                          f"$lack{k}_{order[name]}", quoted=True, copy=False))
+    return exp.Select(expressions=columns).from_(source, copy=False)
+
+
+def sample_rows(per_status: int) -> exp.Select:
+    """The row numbers of the first `per_status` valid patients of each status (only the results are read)."""
+    ranked = exp.Window(this=exp.RowNumber(), partition_by=[column("$status")],
+                        order=exp.Order(expressions=[exp.Ordered(this=column("$row"))]))
+    inner = exp.select(column("$row"), column("$status"), exp.alias_(ranked, "$rank", quoted=True, copy=False)).from_(
+        _table("$results"), copy=False)
+    ranked_rows = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("$ranked", quoted=True)))
+    return (exp.select(column("$row"), column("$status")).from_(ranked_rows, copy=False)
+            .where(exp.LTE(this=column("$rank"), expression=exp.Literal.number(per_status)), copy=False)
+            .order_by(column("$row"), copy=False))
+
+
+def sample_values(program, inputs: dict, keep: dict, rows: list[int]) -> exp.Select:
+    """These rows' kept columns and typed values (in the inputs' units); few rows, so the validation is cheap."""
+    return (exp.select(column("$row"), *[column(k) for k in keep], *[column(inputs[name]) for name in program.inputs])
+            .from_(_table("$typed"), copy=False)
+            .where(exp.In(this=column("$row"), expressions=[exp.Literal.number(r) for r in rows]), copy=False))
 
 
 def _source(position: int) -> str:
@@ -276,21 +368,32 @@ def _factor(info, unit_text: Optional[str], column: str) -> float:
     return factor
 
 
-def _summary(protocol, row: dict, rejected: int) -> dict:
+def _summary(protocol, row: dict, rejected: int, funnel: list, lack: dict) -> dict:
     row = {key: int(value or 0) for key, value in row.items()}  # engines sum into decimals
+    lack = {key: int(value or 0) for key, value in lack.items()}
+    pools = [(r["$first"], r["$unknown_first"], int(r["$patients"] or 0)) for r in funnel]
+    order = {name: index for index, name in enumerate(sorted(protocol.program.inputs))}
     criteria = []
     remaining = row["$patients"]
     for index, c in enumerate(protocol.program.criteria):
         removed = row[f"$removed{index}"]
         remaining -= removed
+        met = sum(n for first, unknown, n in pools
+                  if (first is None or first > index) and (unknown is None or unknown > index))
+        lacking = {name: lack.get(f"$lack{index}_{order[name]}", 0) for name in sorted(c.reads)}
+        lacking = {name: count for name, count in lacking.items() if count}
         criteria.append({"id": c.id, "kind": c.kind, "text": c.text, "removed": removed, "remaining": remaining,
-                         "fails": row[f"$fails{index}"], "unknown": row[f"$unknown{index}"]})
+                         "fails": row[f"$fails{index}"], "unknown": row[f"$unknown{index}"],
+                         "remaining_met": met, "remaining_undetermined": remaining - met,
+                         "undetermined": lack[f"$undetermined{index}"],
+                         "undetermined_for_lack_of": dict(sorted(lacking.items(), key=lambda item: (-item[1], item[0])))})
     missing = {name: row.get(f"$missing{index}", 0) for index, name in enumerate(sorted(protocol.program.inputs))}
     missing = {name: count for name, count in missing.items() if count}
     row = {"patients": row["$patients"], "eligible": row["$eligible"], "ineligible": row["$ineligible"],
            "undetermined": row["$undetermined"]}
     return {
         "protocol": protocol.id,
+        "title": protocol.title,
         "patients": (row["patients"] or 0) + rejected,
         "screened": row["patients"] or 0,
         "rejected": rejected,
@@ -302,8 +405,13 @@ def _summary(protocol, row: dict, rejected: int) -> dict:
     }
 
 
+TEXT_WIDTH = 60  # of the criterion text column in the terminal table; longer texts wrap at words
+
+
 def attrition_text(summary: dict) -> str:
     """The attrition table a coordinator reads."""
+    import textwrap
+
     def count(n: int, word: str) -> str:
         return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -313,11 +421,21 @@ def attrition_text(summary: dict) -> str:
         f"  eligible {summary['eligible']}, ineligible {summary['ineligible']}, "
         f"undetermined {summary['undetermined']}",
         "",
-        f"  {'criterion':<10} {'removes':>9} {'remaining':>10} {'fails':>9} {'unknown':>9}  text",
+        f"  {'criterion':<10} {'removes':>9} {'remaining':>10} {'= met':>9} {'+ undetermined':>14} {'fails':>9} "
+        f"{'unknown':>9}  text",
     ]
+    indent = " " * (2 + 10 + 9 + 10 + 9 + 14 + 9 + 9 + 6 + 2)
     for c in summary["attrition"]:
-        text = (c["text"] or "")[:60]
-        lines.append(f"  {c['id']:<10} {c['removed']:>9} {c['remaining']:>10} {c['fails']:>9} {c['unknown']:>9}  {text}")
+        # Wrapped at words, never cut: the report and the JSON carry the same full text.
+        text = textwrap.wrap(" ".join((c["text"] or "").split()), TEXT_WIDTH, break_on_hyphens=False) or [""]
+        lines.append(f"  {c['id']:<10} {c['removed']:>9} {c['remaining']:>10} {c['remaining_met']:>9} "
+                     f"{c['remaining_undetermined']:>14} {c['fails']:>9} {c['unknown']:>9}  {text[0]}")
+        lines.extend(indent + more for more in text[1:])
+    if summary["attrition"]:
+        lines.append("")
+        lines.append("  remaining after a criterion = met (every criterion so far met) "
+                     "+ undetermined (one so far unknown, none failed)")
+        lines.append("  fails: all the patients who fail it; unknown: all for whom it is unknown")
     if summary["undetermined_for_lack_of"]:
         lines.append("")
         lines.append("  undetermined for lack of:")
