@@ -65,8 +65,6 @@ def lower_expression(checked: Checked, inputs: dict, expr) -> ir.Program:
 
 def definition_order(checked: Checked) -> list[str]:
     """Definitions, each after the definitions it uses (iteratively: no recursion limit)."""
-    from .checker import _Checker
-
     order: list[str] = []
     state: dict[str, int] = {}  # 1 visiting, 2 done
     for root in checked.definitions:
