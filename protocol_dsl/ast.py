@@ -96,6 +96,15 @@ class Arithmetic:
 
 
 @_node
+class Power:
+    """`base ^ exponent` (right-associative, tighter than unary minus)."""
+
+    base: "Expr"
+    exponent: "Expr"
+    span: Span = _span()
+
+
+@_node
 class As:
     """`X as UNIT`: the plain number of X expressed in UNIT."""
 
@@ -161,7 +170,7 @@ class If:
 
 
 Expr = Union[
-    Number, String, Boolean, Name, Call, Negate, Arithmetic, As, Compare, Membership, Not, Logic, AtLeast, If
+    Number, String, Boolean, Name, Call, Negate, Arithmetic, Power, As, Compare, Membership, Not, Logic, AtLeast, If
 ]
 
 
@@ -252,6 +261,38 @@ class Define:
 
 
 @_node
+class Parameter:
+    """`NAME: TYPE`, a parameter of a function (a number with an optional unit, or a boolean)."""
+
+    name: str
+    type: Union[NumberType, BooleanType]
+    molar_mass: Optional[Number] = None  # `molar mass N g/mol`, for an argument in mass or substance
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@_node
+class Function:
+    """`define NAME(PARAM: TYPE, ...) = EXPR`."""
+
+    name: str
+    parameters: tuple[Parameter, ...]
+    expr: Expr
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@_node
+class Import:
+    """`import "file.rules"` (a path, relative to the importing file) or `import scores` (a library)."""
+
+    target: str
+    library: bool  # True for `import NAME`
+    target_span: Span = _span()
+    span: Span = _span()
+
+
+@_node
 class Criterion:
     """`inclusion ID "text"?: EXPR` or `exclusion ...`."""
 
@@ -263,7 +304,7 @@ class Criterion:
     span: Span = _span()
 
 
-Statement = Union[Header, Input, Define, Criterion]
+Statement = Union[Header, Import, Input, Define, Function, Criterion]
 
 
 @_node

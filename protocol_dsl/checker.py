@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
-from typing import Optional, Union
+from pathlib import Path
+from typing import Any, Optional, Union
 
 import attrs
 
@@ -80,6 +82,22 @@ class InputInfo:
     span: Span = attrs.field(eq=False, default=Span(0, 0))
 
 
+@attrs.frozen
+class FunctionInfo:
+    """A function checked in its own file; `parameters` is None for an imported definition (used by name)."""
+
+    name: str
+    parameters: Optional[tuple[tuple[str, Type], ...]]
+    result: Type
+    node: Any  # ast.Function, or ast.Define for an imported definition
+    source: Source = attrs.field(eq=False, repr=False)
+
+    @property
+    def place(self) -> str:
+        line, column = self.source.position(self.node.name_span.start)
+        return f"{self.source.name}:{line}:{column}"
+
+
 @attrs.define
 class Checked:
     """What the checker learned: types of every node, inputs, definitions, problems."""
@@ -92,6 +110,7 @@ class Checked:
     header: Optional[ast.Header]
     types: dict[int, Type]  # id(node) -> type; nodes are values, so identity is the key
     diagnostics: list[Diagnostic]
+    functions: dict[str, FunctionInfo] = attrs.Factory(dict)  # this file's and imported ones
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -142,8 +161,17 @@ FUNCTIONS = {
 }
 
 
+# `import NAME`: the libraries shipped inside the package (protocol_dsl/library/NAME.rules).
+LIBRARIES = ("scores",)
+
+
+def library_path(name: str) -> Path:
+    """Where the library `import NAME` reads is installed."""
+    return Path(__file__).parent / "library" / f"{name}.rules"
+
+
 def check(source: Source, tree: ast.RulesFile) -> Checked:
-    """Check a parsed rules file."""
+    """Check a parsed rules file (and the files it imports)."""
     return _Checker(source, tree).run()
 
 
@@ -156,10 +184,25 @@ def check_expression(source: Source, expr: ast.Expr) -> tuple[Checked, dict[str,
 
 
 class _Checker:
-    def __init__(self, source: Source, tree: ast.RulesFile, free_names: bool = False):
+    def __init__(
+        self,
+        source: Source,
+        tree: ast.RulesFile,
+        free_names: bool = False,
+        module: bool = False,
+        importing: tuple = (),
+    ):
         self.source = source
         self.tree = tree
         self.free_names = free_names
+        self.module = module  # an imported file: definitions and functions only
+        self.importing = importing  # (path, shown name) of each file importing this one, outermost first
+        self.functions: dict[str, ast.Function] = {}
+        self.parameter_types: dict[str, tuple[tuple[str, Type], ...]] = {}
+        self.function_types: dict[str, Type] = {}
+        self.imported: dict[str, FunctionInfo] = {}
+        self.imported_files: set[str] = set()
+        self.scope: Optional[dict[str, Type]] = None  # the parameters, inside a function's body
         self.free_inputs: dict[str, InputInfo] = {}
         self.diagnostics: list[Diagnostic] = []
         self.types: dict[int, Type] = {}
@@ -181,13 +224,15 @@ class _Checker:
     def run(self) -> Checked:
         self.declare()
         self.limit_depth()
-        if not self.criteria and not self.free_names:
+        if not self.criteria and not self.free_names and not self.module:
             self.warning(
                 "W102",
                 "this file has no inclusion or exclusion criteria: every patient would be eligible",
                 Span(0, 0),
             )
         self.find_cycles()
+        for name in self.functions:
+            self.function_type(name)
         for define in self.definitions.values():
             self.definition_type(define.name)
         for criterion in self.criteria:
@@ -209,7 +254,14 @@ class _Checker:
                     f"criterion {criterion.id} must be true or false, but its expression is {describe(t)}",
                     criterion.expr.span,
                 )
-        self.diagnostics.sort(key=lambda d: (d.span.start, d.span.end))
+        # This file's problems first, then each imported file's, each in the order of its text.
+        self.diagnostics.sort(key=lambda d: (d.source is not self.source, d.source.name, d.span.start, d.span.end))
+        functions = dict(self.imported)
+        for name, node in self.functions.items():
+            functions[name] = FunctionInfo(name, self.parameters_of(name), self.function_type(name), node, self.source)
+        if self.module:  # an imported definition is used by its name, its body lowered where it is used
+            for name, define in self.definitions.items():
+                functions[name] = FunctionInfo(name, None, self.definition_type(name), define, self.source)
         return Checked(
             source=self.source,
             tree=self.tree,
@@ -219,13 +271,36 @@ class _Checker:
             header=self.header,
             types=self.types,
             diagnostics=self.diagnostics,
+            functions=functions,
         )
 
     # ------------------------------------------------------------- declarations
     def declare(self) -> None:
         ids: set[str] = set()
+        for statement in self.tree.statements:
+            if isinstance(statement, ast.Import):
+                self.load_import(statement)
         for index, statement in enumerate(self.tree.statements):
-            if isinstance(statement, ast.Header):
+            if self.module and isinstance(statement, (ast.Header, ast.Input, ast.Criterion)):
+                what = {ast.Header: "a protocol header", ast.Input: "an input", ast.Criterion: "a criterion"}
+                self.error(
+                    "E111",
+                    f"an imported file holds only definitions and functions, not {what[type(statement)]}: "
+                    "move it to the file that imports this one",
+                    statement.span,
+                )
+                continue
+            if isinstance(statement, (ast.Input, ast.Define, ast.Function)) and statement.name in self.imported:
+                self.error(
+                    "E112",
+                    f"'{statement.name}' is already defined in {self.imported[statement.name].place}: "
+                    "give this one another name",
+                    statement.name_span,
+                )
+                continue
+            if isinstance(statement, ast.Function):
+                self.declare_function(statement)
+            elif isinstance(statement, ast.Header):
                 if self.header is not None:
                     self.error("E105", "a file holds one protocol: remove this second 'protocol' header", statement.span)
                 elif index != 0:
@@ -234,7 +309,7 @@ class _Checker:
                 else:
                     self.header = statement
             elif isinstance(statement, (ast.Input, ast.Define)):
-                if statement.name in self.inputs or statement.name in self.definitions:
+                if statement.name in self.inputs or statement.name in self.definitions or statement.name in self.functions:
                     self.error(
                         "E102",
                         f"'{statement.name}' is already declared: give this one another name",
@@ -254,6 +329,148 @@ class _Checker:
                 else:
                     ids.add(statement.id)
                 self.criteria.append(statement)
+
+    # ------------------------------------------------------------- functions and imports
+    def declare_function(self, node: ast.Function) -> None:
+        if node.name in FUNCTIONS:
+            self.error(
+                "E108",
+                f"'{node.name}' is a built-in function: give this function another name",
+                node.name_span,
+            )
+            return
+        if node.name in self.inputs or node.name in self.definitions or node.name in self.functions:
+            self.error("E102", f"'{node.name}' is already declared: give this one another name", node.name_span)
+            return
+        self.functions[node.name] = node
+        seen: set[str] = set()
+        parameters = []
+        for parameter in node.parameters:
+            if parameter.name in seen:
+                self.error(
+                    "E108",
+                    f"{node.name}() has two parameters named '{parameter.name}': give each its own name",
+                    parameter.name_span,
+                )
+            seen.add(parameter.name)
+            if isinstance(parameter.type, ast.BooleanType):
+                t: Type = Bool()
+            elif parameter.type.unit is None:
+                t = PLAIN
+            else:
+                unit = self.resolve_unit(parameter.type.unit, parameter.type.unit_span)
+                t = Num(unit) if unit is not None else Err()
+            if parameter.molar_mass is not None:
+                t = self.parameter_molar_mass(parameter, t)
+            parameters.append((parameter.name, t))
+        self.parameter_types[node.name] = tuple(parameters)
+
+    def parameter_molar_mass(self, parameter: ast.Parameter, t: Type) -> Type:
+        mass = parameter.molar_mass
+        given = self.resolve_unit(mass.unit, mass.unit_span) if mass.unit else None
+        factor = units.conversion_factor(given, units.parse_unit("g/mol")) if given else None
+        if not isinstance(t, Num):
+            if not isinstance(t, Err):
+                self.error("E302", f"only a number can have a molar mass; '{parameter.name}' is not a number", mass.span)
+            return Err()
+        if factor is None:
+            if given is not None or not mass.unit:
+                self.error("E302", "a molar mass needs a unit of mass per amount of substance, such as g/mol", mass.span)
+            return Err()
+        if not self.finite_literal(mass) or mass.value <= 0:
+            if math.isfinite(mass.value):
+                self.error("E302", "a molar mass must be greater than zero", mass.span)
+            return Err()
+        return Num(t.unit, molar_mass=mass.value * factor)
+
+    def parameters_of(self, name: str) -> tuple[tuple[str, Type], ...]:
+        return self.parameter_types[name]
+
+    def function_type(self, name: str) -> Type:
+        if name in self.in_cycle:
+            return Err()
+        if name not in self.function_types:
+            self.function_types[name] = Err()  # a guard; cycles were reported already
+            saved, self.scope = self.scope, dict(self.parameters_of(name))
+            try:
+                self.function_types[name] = self.visit(self.functions[name].expr, want_bool=False)
+            finally:
+                self.scope = saved
+        return self.function_types[name]
+
+    def load_import(self, node: ast.Import) -> None:
+        """Check an imported file on its own; its definitions and functions become names here."""
+        from .errors import RulesError
+        from .parser import parse_source
+
+        if node.library:
+            if node.target not in LIBRARIES:
+                choices = ", ".join(LIBRARIES)
+                self.error(
+                    "E110",
+                    f"there is no library '{node.target}'{_did_you_mean(node.target, list(LIBRARIES))}: "
+                    f"the libraries are {choices} (a file is imported by its path in quotes)",
+                    node.target_span,
+                )
+                return
+            path, shown = library_path(node.target), node.target
+        else:
+            if not node.target.endswith(".rules"):
+                self.error(
+                    "E110",
+                    f"cannot import {quoted(node.target)}: an imported file is a rules file, named *.rules",
+                    node.target_span,
+                )
+                return
+            here = self.source.name
+            base = Path(here).parent if not here.startswith("<") else Path(".")
+            path = base / node.target
+            shown = os.path.normpath(os.fspath(path))
+        try:
+            key = os.path.normcase(os.path.realpath(path))
+        except (OSError, ValueError):  # a path no file system accepts (a NUL character)
+            self.error("E110", f"cannot import {quoted(node.target)}: it is not a file name", node.target_span)
+            return
+        chain = [s for _, s in self.importing] + [self.source.name]
+        if key in [k for k, _ in self.importing] or key == os.path.normcase(os.path.realpath(self.source.name)):
+            self.error(
+                "E110",
+                f"files import each other in a circle ({' -> '.join(chain + [shown])}): remove one of the imports",
+                node.target_span,
+            )
+            return
+        if key in self.imported_files:
+            return
+        self.imported_files.add(key)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError, ValueError) as problem:
+            why = "no such file" if isinstance(problem, FileNotFoundError) else (
+                "it is not UTF-8 text" if isinstance(problem, UnicodeDecodeError) else (problem.strerror or str(problem)))
+            self.error("E110", f"cannot import {quoted(node.target)}: {why} (at {shown})", node.target_span)
+            return
+        source = Source(text, shown if not node.library else f"<{node.target}>")  # a library by its name
+        try:
+            tree = parse_source(source)
+        except RulesError as problem:
+            self.diagnostics.extend(problem.diagnostics)
+            return
+        own = os.path.normcase(os.path.realpath(self.source.name)) if not self.source.name.startswith("<") else "<>"
+        child = _Checker(source, tree, module=True, importing=self.importing + ((own, self.source.name),))
+        checked = child.run()
+        self.diagnostics.extend(checked.diagnostics)
+        self.types.update(checked.types)
+        for name, info in checked.functions.items():
+            earlier = self.imported.get(name)
+            if earlier is not None and earlier.place != info.place:
+                self.error(
+                    "E112",
+                    f"'{name}' is defined twice: in {earlier.place} and in {info.place}; "
+                    "two imported files cannot define the same name",
+                    node.target_span,
+                )
+            elif earlier is None:
+                self.imported[name] = info
 
     def declare_input(self, node: ast.Input) -> InputInfo:
         seen: set[type] = set()
@@ -377,22 +594,37 @@ class _Checker:
 
     # ------------------------------------------------------------- definitions
     def find_cycles(self) -> None:
-        """Report each cycle of definitions once, at its first definition in the file."""
-        graph = {name: sorted(self.references(d.expr) & self.definitions.keys()) for name, d in self.definitions.items()}
-        order = {name: i for i, name in enumerate(self.definitions)}
+        """Report each cycle of definitions and functions once, at its first member in the file."""
+        local = self.definitions.keys() | self.functions.keys()
+        graph = {name: sorted(self.references(d.expr) & local) for name, d in self.definitions.items()}
+        for name, function in self.functions.items():
+            names = self.references(function.expr) - {p.name for p in function.parameters}
+            graph[name] = sorted((names | self.calls(function.expr)) & local)
+        for name, define in self.definitions.items():
+            graph[name] = sorted(set(graph[name]) | (self.calls(define.expr) & self.functions.keys()))
+        nodes = {**self.definitions, **self.functions}
+        order = {s.name: i for i, s in enumerate(self.tree.statements) if isinstance(s, (ast.Define, ast.Function))}
         for component in _strongly_connected(graph):
-            first = min(component, key=order.__getitem__)
+            first = min(component, key=lambda n: order.get(n, 0))
             if len(component) == 1 and first not in graph[first]:
                 continue
             self.in_cycle.update(component)
             path = _cycle_path(graph, first, set(component))
-            define = self.definitions[first]
-            self.error(
-                "E104",
-                f"definitions refer to each other in a circle ({' -> '.join(path)}): "
-                "a definition cannot depend on itself",
-                define.name_span,
-            )
+            if any(n in self.functions for n in component):
+                message = (
+                    f"functions and definitions call each other in a circle ({' -> '.join(path)}): "
+                    "a function cannot call itself, directly or through others"
+                )
+            else:
+                message = (
+                    f"definitions refer to each other in a circle ({' -> '.join(path)}): "
+                    "a definition cannot depend on itself"
+                )
+            self.error("E104", message, nodes[first].name_span)
+
+    @staticmethod
+    def calls(node) -> set[str]:
+        return {item.function for item in ast.walk(node) if isinstance(item, ast.Call)}
 
     @staticmethod
     def references(node) -> set[str]:
@@ -403,7 +635,11 @@ class _Checker:
             return Err()
         if name not in self.definition_types:
             self.definition_types[name] = Err()  # a guard; cycles were reported already
-            self.definition_types[name] = self.visit(self.definitions[name].expr, want_bool=False)
+            saved, self.scope = self.scope, None
+            try:
+                self.definition_types[name] = self.visit(self.definitions[name].expr, want_bool=False)
+            finally:
+                self.scope = saved
         return self.definition_types[name]
 
     # ------------------------------------------------------------- expressions
@@ -443,6 +679,17 @@ class _Checker:
         return Bool()
 
     def visit_Name(self, node: ast.Name, want_bool: bool) -> Type:
+        if self.scope is not None and node.name in self.scope:
+            return self.scope[node.name]
+        if node.name in self.imported and self.imported[node.name].parameters is None:
+            return self.imported[node.name].result
+        if node.name in self.functions or node.name in self.imported:
+            names = [n for n, _ in self.signature(node.name)]
+            return self.error(
+                "E106",
+                f"'{node.name}' is a function: call it with its arguments, {node.name}({', '.join(names)})",
+                node.span,
+            )
         if node.name in self.inputs:
             return self.inputs[node.name].type
         if node.name in self.definitions:
@@ -467,9 +714,70 @@ class _Checker:
         known = list(self.inputs) + list(self.definitions)
         return _did_you_mean(node.name, known)
 
+    def signature(self, name: str) -> tuple[tuple[str, Type], ...]:
+        if name in self.functions:
+            return self.parameters_of(name)
+        return self.imported[name].parameters or ()
+
+    def visit_user_call(self, node: ast.Call) -> Type:
+        """A call of a function of this file or an imported one: arity, then each argument against its parameter."""
+        name = node.function
+        parameters = self.signature(name)
+        result = self.function_type(name) if name in self.functions else self.imported[name].result
+        types = [self.visit(argument, want_bool=False) for argument in node.args]
+        if len(node.args) != len(parameters):
+            count = len(parameters)
+            names = ", ".join(n for n, _ in parameters)
+            wanted = f"{count} argument{'s' if count != 1 else ''}" + (f" ({names})" if names else "")
+            return self.error("E106", f"{name}() takes {wanted}, but {len(node.args)} given", node.function_span)
+        failed = False
+        for index, (argument, t, (parameter, wanted)) in enumerate(zip(node.args, types, parameters), 1):
+            if isinstance(t, Err) or isinstance(wanted, Err):
+                failed = True
+                continue
+            where = f"argument {index} of {name}() ({parameter})"
+            if isinstance(wanted, Bool):
+                if not isinstance(t, Bool):
+                    failed = True
+                    self.error("E109", f"{where} takes a true/false value, but this is {describe(t)}", argument.span)
+                continue
+            if not isinstance(t, Num):
+                failed = True
+                self.error("E109", f"{where} takes {describe(wanted)}, but this is {describe(t)}", argument.span)
+            elif t.bare:
+                if not wanted.unit.is_dimensionless:
+                    number = self.source.slice(argument.span)
+                    self.warning(
+                        "W101",
+                        f"{number} has no unit and is taken in {wanted.unit.text}: write '{number} {wanted.unit.text}'",
+                        argument.span,
+                    )
+            elif t.molar_mass and wanted.molar_mass and not math.isclose(t.molar_mass, wanted.molar_mass, rel_tol=1e-3) \
+                    and units.conversion_factor(t.unit, wanted.unit) is None:
+                failed = True
+                self.error(
+                    "E109",
+                    f"{where} is a substance of molar mass {wanted.molar_mass:g} g/mol, but this one's is "
+                    f"{t.molar_mass:g} g/mol: is it the right value?",
+                    argument.span,
+                )
+            elif units.conversion_factor(t.unit, wanted.unit, wanted.molar_mass or t.molar_mass) is None:
+                failed = True
+                hint = _MOLAR_HINT if units.conversion_factor(t.unit, wanted.unit, 1.0) is not None else ""
+                self.error(
+                    "E109",
+                    f"{where} takes {describe(wanted)}, but this is {describe(t)}: the dimensions differ{hint}",
+                    argument.span,
+                )
+        return Err() if failed else result
+
     def visit_Call(self, node: ast.Call, want_bool: bool) -> Type:
+        if node.function in self.functions or node.function in self.imported:
+            if node.function in self.functions or self.imported[node.function].parameters is not None:
+                return self.visit_user_call(node)
         if node.function not in FUNCTIONS:
-            suggestion = _did_you_mean(node.function, sorted(FUNCTIONS))
+            callable_ = [n for n in self.functions] + [n for n, i in self.imported.items() if i.parameters is not None]
+            suggestion = _did_you_mean(node.function, sorted(FUNCTIONS) + sorted(callable_))
             return self.error("E106", f"there is no function '{node.function}'{suggestion}", node.function_span)
         fewest, most = FUNCTIONS[node.function]
         count = len(node.args)
@@ -551,6 +859,43 @@ class _Checker:
         if right.bare:
             return left
         return Num(units.divide(units.DIMENSIONLESS if left.bare else left.unit, right.unit))
+
+    def visit_Power(self, node: ast.Power, want_bool: bool) -> Type:
+        base = self.visit(node.base, want_bool=False)
+        exponent = self.visit(node.exponent, want_bool=False)
+        if isinstance(base, Err) or isinstance(exponent, Err):
+            return Err()
+        for operand, t in ((node.base, base), (node.exponent, exponent)):
+            if not isinstance(t, Num):
+                return self.error("E201", f"'^' takes numbers, but this is {describe(t)}", operand.span)
+        if not (exponent.bare or exponent.unit.is_dimensionless):
+            return self.error(
+                "E208", f"an exponent must be a plain number, but this is {describe(exponent)}", node.exponent.span
+            )
+        if base.bare or base.unit.is_dimensionless:
+            return Num(units.DIMENSIONLESS, bare=base.bare and exponent.bare)
+        written = self.source.slice(node.base.span)
+        if isinstance(node.base, ast.Number) and not written.startswith("("):
+            # `2.25 m^2` would be (2.25 m) ^ 2, 5.0625 m2: almost surely not what was meant.
+            power = self.source.slice(node.exponent.span)
+            return self.error(
+                "E208",
+                f"'{written}^{power}' raises {written} to a power: for a unit write {node.base.unit}{power} "
+                f"or '{node.base.unit}^{power}', and to raise the number write ({written}) ^ {power}",
+                node.span,
+            )
+        whole = _whole_constant(node.exponent)
+        if whole is None:
+            return self.error(
+                "E208",
+                f"{describe(base)} can be raised only to a whole number written here, such as ^ 2, "
+                f"because the unit of the result must be known: use '... as UNIT' to raise its plain number",
+                node.exponent.span,
+            )
+        try:
+            return Num(units.power(base.unit, whole))
+        except units.UnitError as problem:
+            return self.error("E208", str(problem), node.exponent.span)
 
     def visit_As(self, node: ast.As, want_bool: bool) -> Type:
         t = self.visit(node.operand, want_bool=False)
@@ -760,6 +1105,15 @@ def _is_unit(text: str) -> bool:
     except units.UnitError:
         return False
     return True
+
+
+def _whole_constant(node) -> Optional[int]:
+    """The value of a whole-number literal such as `2` or `-1`, else None."""
+    if isinstance(node, ast.Number) and node.unit is None:
+        value = node.value
+        if isinstance(value, int) or (math.isfinite(value) and value == math.floor(value)):
+            return int(value)
+    return None
 
 
 def _did_you_mean(name: str, candidates: list[str]) -> str:

@@ -191,7 +191,13 @@ class Reasons:
         shown = self.value(value, trace.unit)
         if isinstance(node, ast.Name):
             return f"{node.name} {shown}"
+        if self.user_function(node):  # a score reads as its name and value: `meld(TB, INR, creatinine, dialysis) 25`
+            return f"{_text(self.source, node)} {shown}"
         return f"{_text(self.source, node)} ({shown})"
+
+    def user_function(self, node) -> bool:
+        """A call of a function written in rules (this file's or an imported one)."""
+        return isinstance(node, ast.Call) and node.function in self.checked.functions
 
     @staticmethod
     def value(value: Any, unit: str = "") -> str:
@@ -217,6 +223,8 @@ class Reasons:
         causes.extend(dict.fromkeys(undefined))
         if isinstance(node, ast.Name):  # a definition: say which one, then why
             return f"{node.name} is unknown: {'; '.join(causes)}" if causes else f"{node.name} is undefined"
+        if self.user_function(node) and missing:  # a score: say which one, then why
+            return f"{_text(self.source, node)} is unknown: {'; '.join(causes)}"
         return " and ".join(causes) if causes else f"{_text(self.source, node)} is undefined"
 
     def undefined(self, trace: Trace) -> str:
@@ -230,6 +238,13 @@ class Reasons:
             return f"{text} is undefined (the square root of a negative number)"
         if isinstance(node, ast.Call) and node.function == "clamp":
             return f"{text} is undefined (its lower bound is above its upper bound)"
+        if isinstance(node, ast.Power) and len(trace.children) == 2:
+            base, exponent = (child.value for child in trace.children)
+            if base == 0 and exponent < 0:
+                return f"{text} is undefined (zero to a negative power)"
+            if base < 0 and exponent != int(exponent):
+                return f"{text} is undefined (a negative number to a fractional power)"
+            return f"{text} is too large to compute"
         if isinstance(node, (ast.Arithmetic, ast.As)) or (isinstance(node, ast.Call) and node.function == "exp"):
             return f"{text} is too large to compute"
         return f"{text} is undefined"
@@ -324,11 +339,13 @@ class Reasons:
 
     def reason_Call(self, trace: Trace) -> str:
         node = trace.node
-        if node.function == "known":
+        if node.function == "known" and not self.user_function(node):
             name = node.args[0].name
             return f"{name} is {'known' if trace.value else 'missing'}"
         if trace.value is None:
             return self.unknown(trace)
+        if isinstance(trace.value, bool):
+            return f"{_text(self.source, node)} is {self.value(trace.value)}"
         return self.show(trace)
 
     def reason_other(self, trace: Trace) -> str:

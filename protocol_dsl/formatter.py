@@ -22,7 +22,7 @@ WIDTH = 88
 INDENT = "    "
 
 # Precedence, loosest first; a child printed at a lower precedence than its slot gets parentheses.
-_IF, _OR, _AND, _NOT, _COMPARE, _SUM, _PRODUCT, _UNARY, _POSTFIX, _ATOM = range(10)
+_IF, _OR, _AND, _NOT, _COMPARE, _SUM, _PRODUCT, _UNARY, _POWER, _POSTFIX, _ATOM = range(11)
 _UNIT = re.compile(r"(10\^[0-9]+|%|[A-Za-zµμ][A-Za-z0-9µμ]*)(/([0-9]+(\.[0-9]+)?)?([A-Za-zµμ][A-Za-z0-9µμ]*|10\^[0-9]+))*")
 _COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|(#[^\n]*)')
 
@@ -102,18 +102,32 @@ class _Formatter:
             return [self.input(node)]
         if isinstance(node, ast.Define):
             return self.headed(f"define {node.name} =", node.expr)
+        if isinstance(node, ast.Function):
+            parameters = [
+                f"{p.name}: {self.type_text(p.type)}" + (f" molar mass {number_text(p.molar_mass)}" if p.molar_mass else "")
+                for p in node.parameters
+            ]
+            head = f"define {node.name}({', '.join(parameters)}) ="
+            if len(head) <= WIDTH:
+                return self.headed(head, node.expr)
+            # Too wide: one parameter a line, and the body below.
+            listed = [INDENT + p + ("," if i < len(parameters) - 1 else "") for i, p in enumerate(parameters)]
+            return [f"define {node.name}("] + listed + [") ="] + self.lines(node.expr, _IF, INDENT)
+        if isinstance(node, ast.Import):
+            return [f"import {node.target}" if node.library else f"import {quoted(node.target)}"]
         text = f" {quoted(node.text)}" if node.text is not None else ""
         return self.headed(f"{node.kind} {node.id}{text}:", node.expr)
 
-    def input(self, node: ast.Input) -> str:
-        t = node.type
+    @staticmethod
+    def type_text(t) -> str:
         if isinstance(t, ast.NumberType):
-            kind = "number" + (f" {unit_text(t.unit)}" if t.unit else "")
-        elif isinstance(t, ast.BooleanType):
-            kind = "boolean"
-        else:
-            kind = "one of " + ", ".join(quoted(v.value) for v in t.values)
-        parts = [f"input {node.name}: {kind}"]
+            return "number" + (f" {unit_text(t.unit)}" if t.unit else "")
+        if isinstance(t, ast.BooleanType):
+            return "boolean"
+        return "one of " + ", ".join(quoted(v.value) for v in t.values)
+
+    def input(self, node: ast.Input) -> str:
+        parts = [f"input {node.name}: {self.type_text(node.type)}"]
         range_ = node.attribute(ast.Range)
         if range_ is not None:
             parts.append(f"range {range_.low.text}..{range_.high.text}")
@@ -211,6 +225,11 @@ class _Formatter:
         if isinstance(node, ast.Arithmetic):
             level = _SUM if node.op in "+-" else _PRODUCT
             return f"{self.flat(node.left, level)} {node.op} {self.flat(node.right, level + 1)}"
+        if isinstance(node, ast.Power):
+            # Right-associative: `a ^ b ^ c` is `a ^ (b ^ c)`; the exponent may be negated (`2 ^ -1`).
+            # `(TB as mg/dL) ^ 2` keeps its parentheses: without them it reads as a unit raised.
+            base = self.flat(node.base, _ATOM if isinstance(node.base, ast.As) else _POSTFIX)
+            return f"{base} ^ {self.flat(node.exponent, _UNARY)}"
         if isinstance(node, ast.As):
             return f"{self.flat(node.operand, _ATOM)} as {unit_text(node.unit)}"
         if isinstance(node, ast.Compare):
@@ -267,6 +286,8 @@ def _precedence(node) -> int:
         return _SUM if node.op in "+-" else _PRODUCT
     if isinstance(node, ast.Negate):
         return _UNARY
+    if isinstance(node, ast.Power):
+        return _POWER
     if isinstance(node, ast.As):
         return _POSTFIX
     if isinstance(node, ast.Number) and node.text.startswith("-"):

@@ -97,6 +97,17 @@ class Arith:
 
 
 @_node
+class Power:
+    """`base ^ exponent` (numeric.power: 0 to a negative power, a negative base to a fraction, overflow: unknown)."""
+
+    base: "Node"
+    exponent: "Node"
+    unit: str = ""
+    origin: Any = _origin()
+    kind = NUMBER
+
+
+@_node
 class Call:
     """A numeric function (see numeric.FUNCTIONS); arguments already in matching units."""
 
@@ -201,7 +212,7 @@ class If:
     origin: Any = _origin()
 
 
-Node = Union[Const, Input, Ref, Scale, Neg, Arith, Call, Compare, Equal, Member, Known, Not, And, Or, AtLeast, If]
+Node = Union[Const, Input, Ref, Scale, Neg, Arith, Power, Call, Compare, Equal, Member, Known, Not, And, Or, AtLeast, If]
 
 
 @attrs.frozen
@@ -242,6 +253,8 @@ def children(node: Node) -> tuple[Node, ...]:
         return (node.operand,)
     if isinstance(node, (Arith, Compare, Equal)):
         return (node.left, node.right)
+    if isinstance(node, Power):
+        return (node.base, node.exponent)
     if isinstance(node, Call):
         return node.args
     if isinstance(node, (And, Or, AtLeast)):

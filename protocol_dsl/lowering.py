@@ -19,7 +19,7 @@ from typing import Optional
 import attrs
 
 from . import ast, ir, units
-from .checker import Bool, Cat, Checked, Num, Str, conversion, inputs_read
+from .checker import Bool, Cat, Checked, Num, Str, conversion
 from .numeric import finite
 
 
@@ -34,11 +34,26 @@ def lower(checked: Checked) -> ir.Program:
             text=c.text,
             body=lowering.lower(c.expr),
             origin=c,
-            reads=inputs_read(checked, c.expr),
         )
         for c in checked.criteria
     )
+    criteria = tuple(attrs.evolve(c, reads=inputs_read(definitions, c.body)) for c in criteria)
     return ir.Program(inputs=dict(checked.inputs), definitions=definitions, criteria=criteria)
+
+
+def inputs_read(definitions: dict, body: ir.Node) -> frozenset:
+    """The inputs a lowered body reads, through the definitions and the functions it uses."""
+    found: set[str] = set()
+    seen: set[str] = set()
+    pending = [body]
+    while pending:
+        for node in ir.walk([pending.pop()]):
+            if isinstance(node, ir.Input):
+                found.add(node.name)
+            elif isinstance(node, ir.Ref) and node.name not in seen:
+                seen.add(node.name)
+                pending.append(definitions[node.name].body)
+    return frozenset(found)
 
 
 def lower_expression(checked: Checked, inputs: dict, expr) -> ir.Program:
@@ -46,14 +61,12 @@ def lower_expression(checked: Checked, inputs: dict, expr) -> ir.Program:
     lowering = Lowering(checked, inputs)
     body = lowering.lower(expr)
     criterion = ir.Criterion(id="expression", kind="inclusion", text=None, body=body, origin=None,
-                             reads=frozenset(inputs_read(checked, expr)))
+                             reads=inputs_read({}, body))
     return ir.Program(inputs=dict(inputs), definitions={}, criteria=(criterion,))
 
 
 def definition_order(checked: Checked) -> list[str]:
     """Definitions, each after the definitions it uses (iteratively: no recursion limit)."""
-    from .checker import _Checker
-
     order: list[str] = []
     state: dict[str, int] = {}  # 1 visiting, 2 done
     for root in checked.definitions:
@@ -69,7 +82,7 @@ def definition_order(checked: Checked) -> list[str]:
                 continue
             state[name] = 1
             stack.append((name, True))
-            used = sorted(_Checker.references(checked.definitions[name].expr) & checked.definitions.keys())
+            used = sorted(_definitions_used(checked, checked.definitions[name].expr))
             stack.extend((u, False) for u in reversed(used) if not state.get(u))
     return order
 
@@ -104,6 +117,23 @@ def convert_node(lowered: ir.Node, how: units.Conversion, unit: str, origin=None
     return node
 
 
+def _definitions_used(checked: Checked, expr) -> set[str]:
+    """The definitions of the file an expression uses, directly or through the file's functions."""
+    used: set[str] = set()
+    seen: set[str] = set()
+    pending = [expr]
+    while pending:
+        for node in ast.walk(pending.pop()):
+            if isinstance(node, ast.Name) and node.name in checked.definitions:
+                used.add(node.name)
+            elif isinstance(node, ast.Call) and node.function in checked.functions and node.function not in seen:
+                seen.add(node.function)
+                info = checked.functions[node.function]
+                if info.source is checked.source:  # an imported function cannot use this file's definitions
+                    pending.append(info.node.expr)
+    return used
+
+
 def unit_text(t) -> str:
     """The unit a value of this type is shown in ("" for a plain number)."""
     return t.unit.text if isinstance(t, Num) and not t.bare else ""
@@ -135,6 +165,9 @@ class Lowering:
         self.checked = checked
         self.inputs = dict(checked.inputs)
         self.inputs.update(free_inputs or {})
+        self.functions = checked.functions
+        self.arguments: list[dict[str, ir.Node]] = []  # inside a function's body: its parameters' nodes
+        self.inlined: dict[tuple, tuple] = {}  # (function, ids of argument nodes) -> (arguments, body)
 
     def type_of(self, node):
         return self.checked.types[id(node)]
@@ -144,7 +177,44 @@ class Lowering:
         return ir.Definition(name=name, body=self.lower(define.expr), origin=define)
 
     def lower(self, node) -> ir.Node:
-        return getattr(self, "lower_" + type(node).__name__)(node)
+        lowered = getattr(self, "lower_" + type(node).__name__)(node)
+        if self.arguments and lowered.origin is node and not isinstance(lowered, ir.Input):
+            # Inside a function's body nothing is traced: the call is, with its arguments (and
+            # its body may be written in another file, whose positions mean nothing here).
+            lowered = attrs.evolve(lowered, origin=None)
+        return lowered
+
+    # ------------------------------------------------------------ functions
+    def inline(self, name: str, arguments: tuple, origin) -> ir.Node:
+        """A function's body with each parameter standing for its argument's node (shared, so computed once).
+
+        The same function of the same argument nodes is one node, so functions calling
+        functions grow the IR linearly.
+        """
+        info = self.functions[name]
+        key = (name, tuple(id(a) for a in arguments))
+        if key not in self.inlined:
+            names = [n for n, _ in info.parameters or ()]
+            self.arguments.append(dict(zip(names, arguments)))
+            try:
+                body = self.lower(info.node.expr)
+            finally:
+                self.arguments.pop()
+            self.inlined[key] = (arguments, body)
+        body = self.inlined[key][1]
+        if not self.arguments:  # a call written in the protocol: traced as the call
+            body = attrs.evolve(body, origin=origin)
+        return body
+
+    def lower_user_call(self, node: ast.Call) -> ir.Node:
+        info = self.functions[node.function]
+        arguments = []
+        for argument, (_, wanted) in zip(node.args, info.parameters):
+            lowered = self.lower(argument)
+            if isinstance(wanted, Num):
+                lowered = self.scaled(lowered, conversion(self.type_of(argument), wanted), wanted)
+            arguments.append(lowered)
+        return self.inline(node.function, tuple(arguments), node)
 
     # ------------------------------------------------------------ conversions
     def scaled(self, lowered: ir.Node, how: units.Conversion, target: Num, origin=None) -> ir.Node:
@@ -178,6 +248,10 @@ class Lowering:
         return ir.Const(value=node.value, kind=ir.BOOLEAN, origin=node)
 
     def lower_Name(self, node: ast.Name) -> ir.Node:
+        if self.arguments and node.name in self.arguments[-1]:
+            return self.arguments[-1][node.name]
+        if node.name in self.functions and node.name not in self.checked.definitions:
+            return self.inline(node.name, (), node)  # an imported definition
         t = self.type_of(node)
         if node.name in self.inputs:
             return ir.Input(name=node.name, kind=_kind(t), unit=unit_text(t), origin=node)
@@ -199,6 +273,11 @@ class Lowering:
             left, right = self.lower(node.left), self.lower(node.right)
         return ir.Arith(op=node.op, left=left, right=right, unit=unit_text(result), origin=node)
 
+    def lower_Power(self, node: ast.Power) -> ir.Node:
+        # The base stays in its own unit: a unit is raised only by a whole constant (the checker).
+        base, exponent = self.lower(node.base), self.lower(node.exponent)
+        return ir.Power(base=base, exponent=exponent, unit=unit_text(self.type_of(node)), origin=node)
+
     def lower_As(self, node: ast.As) -> ir.Node:
         source = self.type_of(node.operand)
         how = units.convert(source.unit, units.parse_unit(node.unit), source.molar_mass)
@@ -208,6 +287,8 @@ class Lowering:
 
     def lower_Call(self, node: ast.Call) -> ir.Node:
         name = node.function
+        if name in self.functions:
+            return self.lower_user_call(node)
         if name == "known":
             return ir.Known(operand=self.lower(node.args[0]), origin=node)
         result = self.type_of(node)

@@ -12,7 +12,7 @@ sum, floor, a comparison) so that SQL computes exactly what Python computes.
 - floor, ceil and round decide at 12 digits the same way: a number close to a whole
   number is that number (`floor(2.9999999999999996)` is 3).
 - Any result that is not a finite float (an overflow) is unknown, as is a domain error:
-  division by zero, `ln`/`log10` of a number <= 0, `sqrt` of a negative number,
+  division by zero, `0 ^ b` for b < 0, a negative base to a fractional power, `ln`/`log10` of a number <= 0, `sqrt` of a negative number,
   `exp` above EXP_MAX, `clamp` with its lower bound above its upper bound, round to a
   number of decimals that is not whole.
 - and/or/not/at least are Kleene's; an `if` whose condition is unknown keeps the value
@@ -124,6 +124,21 @@ def div(a: float, b: float) -> Num:
 
 
 ARITH: dict[str, Callable[[float, float], Num]] = {"+": add, "-": sub, "*": mul, "/": div}
+
+
+def power(a: float, b: float) -> Num:
+    """`a ^ b`: unknown for 0 to a negative power, a negative base with a fractional exponent, overflow.
+
+    One call of the C library's pow (as SQL's pow is), after the two guards that SQL states too.
+    """
+    if a == 0 and b < 0:
+        return None
+    if a < 0 and b != math.floor(b):
+        return None
+    try:
+        return finite(math.pow(a, b))
+    except (OverflowError, ValueError):
+        return None
 
 
 # --------------------------------------------------------------- functions

@@ -20,8 +20,8 @@ _OP_SPELLINGS = {"==": "=", "≤": "<=", "≥": ">=", "≠": "!="}
 
 # Words a clinician understands for what the parser was waiting for.
 _VALUE_STARTS = {"NUMBER", "NAME", "STRING", "LPAR", "MINUS", "TRUE", "FALSE", "NOT", "IF", "AT"}
-_STATEMENT_STARTS = {"PROTOCOL", "INPUT", "DEFINE", "INCLUSION", "EXCLUSION"}
-_OPERATORS = {"COMP_OP", "EQ", "PLUS", "STAR", "SLASH", "AND", "OR", "IN", "AS"}
+_STATEMENT_STARTS = {"PROTOCOL", "IMPORT", "INPUT", "DEFINE", "INCLUSION", "EXCLUSION"}
+_OPERATORS = {"COMP_OP", "EQ", "PLUS", "STAR", "SLASH", "CARET", "AND", "OR", "IN", "AS"}
 _NAMED = {
     "NAME": "a name",
     "NUMBER": "a number",
@@ -320,6 +320,29 @@ class _ToAst(Transformer_NonRecursive):
         name, _eq, expr = children
         return ast.Define(name=name.value, expr=expr, name_span=_tok_span(name), span=_span(meta))
 
+    def function(self, meta, children):
+        name, *parameters, _eq, expr = children
+        parameters = tuple(p for p in parameters if p is not None)
+        return ast.Function(
+            name=name.value, parameters=parameters, expr=expr, name_span=_tok_span(name), span=_span(meta)
+        )
+
+    def parameter(self, meta, children):
+        name, type_, mass = children
+        return ast.Parameter(
+            name=name.value, type=type_, molar_mass=mass, name_span=_tok_span(name), span=_span(meta)
+        )
+
+    def import_(self, meta, children):
+        (target,) = children
+        library = target.type == "NAME"
+        return ast.Import(
+            target=target.value if library else _unquote(target),
+            library=library,
+            target_span=_tok_span(target),
+            span=_span(meta),
+        )
+
     def criterion(self, meta, children):
         kind, name, text, expr = children
         return ast.Criterion(
@@ -407,6 +430,10 @@ class _ToAst(Transformer_NonRecursive):
             # `-1` is a number, not an operation: shown, folded and compared as written.
             return attrs.evolve(operand, text="-" + operand.text, span=_span(meta))
         return ast.Negate(operand=operand, span=_span(meta))
+
+    def power(self, meta, children):
+        base, _caret, exponent = children
+        return ast.Power(base=base, exponent=exponent, span=_span(meta))
 
     def as_(self, meta, children):
         operand, (unit, unit_span) = children

@@ -566,9 +566,13 @@ class _DiffBuilder:
             unit, _, needs_mass = draw(st.sampled_from(number.literal_units))
             base = f"({number.name} as {unit})" if needs_mass else f"({self.numeric(number, depth)} as {unit})"
         kind = draw(st.sampled_from(["base", "ln", "log10", "exp", "sqrt", "round", "round2", "floor", "ceil",
-                                     "square", "divide", "abs", "minmax"]))
+                                     "square", "divide", "abs", "minmax", "power", "exponent"]))
         if kind == "base":
             return base
+        if kind == "power":  # a negative base to a fraction, 0 to a negative power, overflow: unknown
+            return f"({base} ^ {draw(st.sampled_from(['2', '3', '0.5', '-1', '-2', '1.5', '-0.5', '200']))})"
+        if kind == "exponent":
+            return f"({draw(st.sampled_from(['2', '0.5', '10', '(-2)', '0', '1.1']))} ^ {base})"
         if kind in ("ln", "log10", "exp", "sqrt", "floor", "ceil", "abs"):
             return f"{kind}({base})"
         if kind == "round":

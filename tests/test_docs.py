@@ -66,6 +66,12 @@ def check(tmp_path, monkeypatch, capsys):
 ERROR_SECTIONS = {heading: body for heading, body in sections(ERRORS).items() if re.fullmatch(r"[EW][0-9]{3}", heading)}
 
 
+def imported_file(code: str) -> None:
+    """Write the section's ```imported block, if it has one, as site.rules in the current directory."""
+    for _, body in fences(ERROR_SECTIONS[code], "imported"):
+        Path("site.rules").write_text(body, encoding="utf-8")
+
+
 def strict(code: str) -> bool:
     return "check --strict example.rules" in ERROR_SECTIONS[code]
 
@@ -90,6 +96,7 @@ def example_ids() -> list[tuple[str, int]]:
 @pytest.mark.parametrize(("code", "index"), example_ids(), ids=lambda v: str(v))
 def test_bad_example_gives_its_code_and_the_documented_output(check, code, index):
     bad, expected = examples(code)[index]
+    imported_file(code)
     status, printed = check(bad, strict(code))
     assert printed == expected
     assert code in PRINTED_CODE.findall(printed)
@@ -107,6 +114,7 @@ def test_bad_example_gives_its_code_and_the_documented_output(check, code, index
 @pytest.mark.parametrize("code", sorted(ERROR_SECTIONS))
 def test_fixed_example_checks_clean(check, code):
     fixed = fences(ERROR_SECTIONS[code], "rules")[1][1]
+    imported_file(code)
     assert check(fixed, strict(code)) == (0, "")
     raised, found = loaded(fixed)
     assert not raised and found == []

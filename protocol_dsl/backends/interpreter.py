@@ -154,6 +154,15 @@ class Interpreter:
 
         return arithmetic
 
+    def i_Power(self, node: ir.Power) -> Fn:
+        base, exponent = self.fn(node.base), self.fn(node.exponent)
+
+        def power(env: Env):
+            a, b = base(env), exponent(env)  # both evaluated, so that an explanation names every missing one
+            return None if a is None or b is None else numeric.power(a, b)
+
+        return power
+
     def i_Call(self, node: ir.Call) -> Fn:
         args, function = [self.fn(a) for a in node.args], node.function
         return lambda env: numeric.call(function, [a(env) for a in args])

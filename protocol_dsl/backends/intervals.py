@@ -218,6 +218,23 @@ class Intervals:
         quotients = [x / y for x in (a.lo, a.hi) for y in (b.lo, b.hi)]
         return clip(min(quotients), max(quotients), undefined)
 
+    def a_Power(self, node, args, box):
+        a, b = args
+        if a.empty or b.empty:
+            return EMPTY
+        undefined = a.undefined or b.undefined
+        if a.point and b.point:
+            value = numeric.power(a.lo, b.lo)
+            return EMPTY if value is None else Interval(value, value, undefined)
+        if a.lo > 0 or (a.lo == 0 and b.lo > 0):
+            # For a base >= 0, a ^ b is monotone in each argument: its bounds are at the corners.
+            corners = [numeric.power(x, y) for x in (a.lo, a.hi) for y in (b.lo, b.hi)]
+            known = [c for c in corners if c is not None]
+            if len(known) < len(corners):  # an overflow at a corner
+                return Interval(min(known), MAX, True) if known else EMPTY
+            return widen(min(known), max(known), undefined)
+        return FULL
+
     def a_Call(self, node, args, box):
         name = node.function
         if any(a.empty for a in args):

@@ -164,6 +164,7 @@ class Generator:
             "_ERRORS": _ERRORS,
             **{name: numeric.COMPARE[op] for op, name in _COMPARE_NAMES.items()},
             **{"_" + name: _strict(numeric.FUNCTIONS[name]) for name in _STRICT},
+            "_power": _strict(numeric.power),
         }
         self.constants: dict[int, str] = {}
         self.input_var = {name: f"x{i}" for i, name in enumerate(program.inputs)}
@@ -469,6 +470,10 @@ class Generator:
         left, right = self.expr(node.left), self.expr(node.right)
         # a / 0 raises ZeroDivisionError: the interpreter then gives unknown.
         return self.checked(node, f"({left.text} {node.op} {right.text})")
+
+    def g_Power(self, node: ir.Power) -> _Expr:
+        # numeric.power raises here where it gives unknown: the interpreter then says why.
+        return _Expr(f"_power({self.expr(node.base).text}, {self.expr(node.exponent).text})")
 
     def g_Call(self, node: ir.Call) -> _Expr:
         args = ", ".join(self.expr(a).text for a in node.args)

@@ -260,6 +260,17 @@ class SqlBackend:
         kind = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}[node.op]
         return self.finite(binary(kind, a, self.v(node.right)))
 
+    def s_Power(self, node: ir.Power):
+        """numeric.power: the same two guards, pow only of guarded arguments, then finite."""
+        a, b = self.once(node.base), self.once(node.exponent)
+        zero = number(0.0)
+        fraction = binary(exp.NEQ, b, self.layers.add(self.whole(b, up=False)))
+        bad = self.layers.add(or_(and_(binary(exp.EQ, a, zero), binary(exp.LT, b, zero)),
+                                  and_(binary(exp.LT, a, zero), fraction)))
+        # A strict engine never sees pow of a guarded pair: the base is replaced by 1 there.
+        raw = self.layers.add(fn("pow", case((bad, number(1.0)), default=a), b))
+        return case((bad, exp.Null()), (is_finite(raw), raw))
+
     def s_Call(self, node: ir.Call):
         name = node.function
         if name in ("min", "max", "clamp"):
