@@ -40,6 +40,7 @@ CODES = {
     "E204": "unit not allowed here",
     "E205": "not a true/false condition where one is needed",
     "E206": "number too large",
+    "E210": "ordering values that have no common order",
     "E301": "unknown unit",
     "E302": "invalid input attribute",
     "W101": "number without a unit taken in the other side's unit",

@@ -108,11 +108,11 @@ class _Formatter:
     def input(self, node: ast.Input) -> str:
         t = node.type
         if isinstance(t, ast.NumberType):
-            kind = "number" + (f" {unit_text(t.unit)}" if t.unit else "")
+            kind = ("integer" if t.whole else "number") + (f" {unit_text(t.unit)}" if t.unit else "")
         elif isinstance(t, ast.BooleanType):
             kind = "boolean"
         else:
-            kind = "one of " + ", ".join(quoted(v.value) for v in t.values)
+            kind = ("ordered " if t.ordered else "one of ") + ", ".join(quoted(v.value) for v in t.values)
         parts = [f"input {node.name}: {kind}"]
         range_ = node.attribute(ast.Range)
         if range_ is not None:
@@ -219,7 +219,7 @@ class _Formatter:
                 parts.append(f"{op} {self.flat(operand, _SUM)}")
             return " ".join(parts)
         if isinstance(node, ast.Membership):
-            values = "{" + ", ".join(quoted(v.value) for v in node.values) + "}"
+            values = "{" + ", ".join(self._flat(v) for v in node.values) + "}"
             return f"{self.flat(node.operand, _SUM)} {'not in' if node.negated else 'in'} {values}"
         if isinstance(node, ast.Not):
             return "not " + self.flat(node.operand, _NOT)
