@@ -171,7 +171,7 @@ def ordered_test(op: str, a: str, b: str, scale: tuple[str, ...]) -> bool:
     return {"<": int.__lt__, "<=": int.__le__, ">": int.__gt__, ">=": int.__ge__}[op](scale.index(a), scale.index(b))
 
 
-def compared_values(node: ast.Compare, trace: Trace) -> list:
+def compared_values(node: ast.Compare, trace: Trace, scale: tuple[str, ...]) -> list:
     """The value of each operand of an ordering of a scale: literals from the syntax, the rest from the trace."""
     children = iter(trace.children)
     values = []
@@ -182,9 +182,13 @@ def compared_values(node: ast.Compare, trace: Trace) -> list:
             child = next(children, None)
             values.append(_UNSEEN if child is None else child.value)
     # A chain stops at its first false pair: a literal beyond the last operand reached was not compared.
-    if _UNSEEN in values:
-        first = values.index(_UNSEEN)
-        values[first:] = [_UNSEEN] * (len(values) - first)
+    for index, op in enumerate(node.ops):
+        a, b = values[index], values[index + 1]
+        if a is _UNSEEN or b is _UNSEEN or a is None or b is None or not ordered_test(op, a, b, scale):
+            values[index + 2:] = [_UNSEEN] * (len(values) - index - 2)
+            if b is not _UNSEEN and a is _UNSEEN:
+                values[index + 1] = _UNSEEN
+            break
     return values
 
 
@@ -311,7 +315,7 @@ class Reasons:
     def reason_ordered(self, trace: Trace, scale: tuple[str, ...]) -> str:
         """`nyha "II" < "III"`: an ordering of a scale, whose literals have no trace of their own."""
         node = trace.node
-        values = compared_values(node, trace)
+        values = compared_values(node, trace, scale)
         children = iter(trace.children)
         shown = [self.show_literal(o) if isinstance(o, ast.String) else self.show(next(children)) for o, v in
                  zip(node.operands, values) if v is not _UNSEEN]
