@@ -184,3 +184,22 @@ def test_eval_prints_the_whole_number_problem(tmp_path, capsys):
     (tmp_path / "p.json").write_text('{"ecog": 1.5}')
     assert main(["eval", str(tmp_path / "p.rules"), str(tmp_path / "p.json")]) == 1
     assert "ecog: expected a whole number, got 1.5" in capsys.readouterr().err
+
+
+def test_spark_screens_integers_and_scales_as_duckdb_does():
+    pytest.importorskip("pyspark")
+    import shutil
+
+    if not shutil.which("java"):
+        pytest.skip("Spark needs Java")
+    protocol = protocol_dsl.loads(ECOG + SCALE + 'inclusion I1: ecog <= 1 and nyha >= "II" and after < nyha\n')
+    cohort = pa.table({"ecog": ["1", "1.5", "2.0", "1"], "nyha": ["II", "II", "III", "V"], "after": ["I"] * 4})
+    spark, duck = screen(protocol, cohort, engine="spark"), screen(protocol, cohort)
+    assert spark.rejects.to_pylist() == duck.rejects.to_pylist()
+    assert spark.results.to_pylist() == duck.results.to_pylist()
+
+
+def test_a_lone_expression_may_test_a_set_of_numbers():
+    expression = protocol_dsl.compile_expression("score in {0, 1} and grade >= 2")
+    assert expression.evaluate({"score": 1, "grade": 3}) is True
+    assert expression.evaluate({"score": 2, "grade": 3}) is False
