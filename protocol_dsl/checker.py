@@ -628,6 +628,13 @@ class _Checker:
                 node.span,
             )
             return False
+        scale = cats[0][0]
+        # Every text an ordered side can give must be on the scale (an if's branches too).
+        strays = [t for n in (left_node, right_node) for t in _result_texts(n) if t.value not in scale.values]
+        for stray in strays:
+            self.undeclared_value(scale, stray)
+        if strays:
+            return False
         if len(cats) == 2:
             if left.values != right.values:
                 self.error(
@@ -641,9 +648,6 @@ class _Checker:
         scale, scale_node = cats[0]
         other, other_node = (right, right_node) if scale_node is left_node else (left, left_node)
         if isinstance(other, Str):
-            if isinstance(other_node, ast.String) and other.value not in scale.values:
-                self.undeclared_value(scale, other_node)
-                return False
             return True
         self.error(
             "E201",
@@ -803,6 +807,15 @@ class _Checker:
                 right_node.span,
             )
         return Num(left.unit, molar_mass=molar_mass)
+
+
+def _result_texts(node) -> list:
+    """The text literals an expression can give as its value: itself, or an if's branches."""
+    if isinstance(node, ast.String):
+        return [node]
+    if isinstance(node, ast.If):
+        return _result_texts(node.then) + (_result_texts(node.otherwise) if node.otherwise is not None else [])
+    return []
 
 
 def _did_you_mean(name: str, candidates: list[str]) -> str:

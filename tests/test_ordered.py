@@ -98,6 +98,8 @@ def test_integer_and_ordered_are_still_names():
      "'a' and 'b' are different ordered scales: their values cannot be ordered against each other"),
     (SCALE + 'inclusion I1: nyha >= "V"\n',
      "\"V\" is not a value of 'nyha', which is one of \"I\", \"II\", \"III\", \"IV\" (did you mean \"IV\"?)"),
+    ('input c: boolean\n' + SCALE + 'inclusion I1: nyha < (if c then "I" else "V")\n',
+     "\"V\" is not a value of 'nyha', which is one of \"I\", \"II\", \"III\", \"IV\" (did you mean \"IV\"?)"),
     (SCALE + "inclusion I1: nyha in {1, 2}\n",
      "'in' with numbers tests a number, but this is a category (nyha): its set holds its values as quoted texts, "
      "such as {\"I\", \"II\"}"),
