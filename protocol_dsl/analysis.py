@@ -195,6 +195,8 @@ class Analyzer:
         cells = [
             Interval(a, math.nextafter(b, -math.inf)) for a, b in zip(bounds, edges)
         ] + [Interval(bounds[-1], high)]
+        if info.whole:  # an integer takes the whole numbers of each cell only
+            cells = [Interval(float(math.ceil(c.lo)), float(math.floor(c.hi))) for c in cells if not c.empty]
         cells = [c for c in cells if not c.empty]
         # Cells holding a threshold first (where clinical decisions sit), then the rest.
         first = [c for c in cells if any(c.lo <= p <= c.hi for p in points)]
@@ -250,13 +252,20 @@ class Analyzer:
         for attempt in range(tries):
             patient = {}
             for name, cell in box.items():
-                patient[name] = _pick(cell, self._points(name), attempt, self.random)
+                patient[name] = self._whole(name, cell, _pick(cell, self._points(name), attempt, self.random))
             for name in unassigned:
-                patient[name] = _pick(self.cells(name)[0], self._points(name), 0, self.random)
+                cell = self.cells(name)[0]
+                patient[name] = self._whole(name, cell, _pick(cell, self._points(name), 0, self.random))
             values = {name: _value(patient.get(name)) for name in self.inputs}
             if all(self._concrete(goal.node, values) in goal.wanted for goal in goals):
                 return patient
         return None
+
+    def _whole(self, name: str, cell, value):
+        """An integer input's value: the whole number nearest the pick, inside its cell (whole ends)."""
+        if not self.inputs[name].whole or not isinstance(cell, Interval):
+            return value
+        return int(min(max(round(value), cell.lo), cell.hi))
 
     def _concrete(self, node, values: dict):
         if id(node) not in self._fns:

@@ -125,10 +125,10 @@ class Compare:
 
 @_node
 class Membership:
-    """`X in {"a", "b"}` or `X not in {...}`."""
+    """`X in {"a", "b"}`, `X in {0, 1}` or `X not in {...}`."""
 
     operand: "Expr"
-    values: tuple[String, ...]
+    values: tuple[Union[String, Number], ...]
     negated: bool = False
     span: Span = _span()
 
@@ -177,10 +177,11 @@ Expr = Union[
 # ------------------------------------------------------------------ statements
 @_node
 class NumberType:
-    """`number UNIT?`."""
+    """`number UNIT?`, or `integer UNIT?` (`whole`): whole numbers only."""
 
     unit: Optional[str] = None
     unit_span: Span = _span()
+    whole: bool = False
 
 
 @_node
@@ -190,9 +191,10 @@ class BooleanType:
 
 @_node
 class CategoryType:
-    """`one of "a", "b", ...`."""
+    """`one of "a", "b", ...`, or `ordered "a", "b", ...` (`ordered`): values ordered as listed."""
 
     values: tuple[String, ...]
+    ordered: bool = False
 
 
 InputType = Union[NumberType, BooleanType, CategoryType]

@@ -32,11 +32,15 @@ class Bool:
 
 @attrs.frozen
 class Cat:
-    """A value of a category input; `open` for a name of a lone expression (any text)."""
+    """A value of a category input; `open` for a name of a lone expression (any text).
+
+    `ordered` for a scale (`ordered "I", "II", ...`): its values are ordered as listed.
+    """
 
     values: tuple[str, ...]
     owner: str
     open: bool = False
+    ordered: bool = False
 
 
 @attrs.frozen
@@ -80,6 +84,7 @@ class InputInfo:
     range: Optional[tuple[float, float]] = None
     label: Optional[str] = None
     span: Span = attrs.field(eq=False, default=Span(0, 0))
+    whole: bool = False  # `integer`: patient values must be whole numbers
 
 
 @attrs.frozen
@@ -137,6 +142,8 @@ def _nonlinear(t: Type) -> bool:
     """A number in a temperature or a logarithmic unit: not a quantity that adds or scales."""
     return isinstance(t, Num) and not t.bare and not t.unit.is_linear
 
+
+_NUMBER_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 _MOLAR_HINT = ": mass and amount of substance convert through a molar mass, so declare the input's (molar mass N g/mol)"
 
@@ -493,7 +500,8 @@ class _Checker:
                     self.error("E302", f"{quoted(value.value)} is listed twice among the values of '{node.name}'", value.span)
                 else:
                     values.append(value.value)
-            return InputInfo(node.name, Cat(tuple(values), node.name), label=label_text, span=node.name_span)
+            category = Cat(tuple(values), node.name, ordered=node.type.ordered)
+            return InputInfo(node.name, category, label=label_text, span=node.name_span)
 
         unit = units.DIMENSIONLESS
         failed = False  # the input's own declaration has an error: its uses raise no more
@@ -503,7 +511,10 @@ class _Checker:
             unit = resolved or units.DIMENSIONLESS
         molar_mass = None
         mass = node.attribute(ast.MolarMass)
-        if mass is not None:
+        if mass is not None and node.type.whole:
+            failed = True
+            self.error("E302", f"'{node.name}' is an integer (a count or a score): it cannot have a molar mass", mass.span)
+        elif mass is not None:
             grams_per_mole = units.parse_unit("g/mol")
             given = self.resolve_unit(mass.amount.unit, mass.amount.unit_span) if mass.amount.unit else None
             factor = units.conversion_factor(given, grams_per_mole) if given else None
@@ -534,6 +545,13 @@ class _Checker:
             low, high = range_.low.value, range_.high.value
             if not (self.finite_literal(range_.low) & self.finite_literal(range_.high)):
                 pass  # reported: a range beyond the float range bounds nothing
+            elif node.type.whole and not (float(low).is_integer() and float(high).is_integer()):
+                self.error(
+                    "E302",
+                    f"'{node.name}' takes whole numbers, so its range needs whole bounds, "
+                    f"not {range_.low.text}..{range_.high.text}",
+                    range_.span,
+                )
             elif low > high:
                 self.error(
                     "E302",
@@ -544,7 +562,7 @@ class _Checker:
             else:
                 bounds = (low, high)
         t = Err() if failed else Num(unit, molar_mass=molar_mass)
-        return InputInfo(node.name, t, bounds, label_text, node.name_span)
+        return InputInfo(node.name, t, bounds, label_text, node.name_span, whole=node.type.whole)
 
     def resolve_unit(self, text: str, span: Span) -> Optional[units.Unit]:
         try:
@@ -937,6 +955,8 @@ class _Checker:
                 failed = failed or self.literal_without_logarithm(left, right, left_node, right_node)
             elif op in ("=", "!=") and self.comparable(left, right, left_node, right_node):
                 continue
+            elif op not in ("=", "!=") and (ordered := self.ordering(op, left, right, left_node, right_node)) is not None:
+                failed |= not ordered
             else:
                 failed = True
                 if not isinstance(self.types.get(id(right_node)), Err):
@@ -974,6 +994,53 @@ class _Checker:
             return True
         return isinstance(left, (Cat, Str)) and isinstance(right, (Cat, Str))
 
+    def ordering(self, op: str, left: Type, right: Type, left_node, right_node) -> Optional[bool]:
+        """Whether `<` `<=` `>` `>=` may order two non-numbers (reported when not); None when neither is a category."""
+        cats = [(t, n) for t, n in ((left, left_node), (right, right_node)) if isinstance(t, Cat) and not t.open]
+        if not cats:
+            return None
+        unordered = [(t, n) for t, n in cats if not t.ordered]
+        if unordered and not all(isinstance(t, (Cat, Str)) for t in (left, right)):
+            return None  # a category against a number: not an ordering at all
+        if unordered:
+            t, node = unordered[0]
+            scale = ", ".join(quoted(v) for v in t.values)
+            self.error(
+                "E210",
+                f"'{op}' orders numbers and ordered scales, but '{t.owner}' is declared with 'one of', "
+                f"whose values have no order: declare it 'ordered {scale}' if they are ordered as listed",
+                node.span,
+            )
+            return False
+        scale = cats[0][0]
+        # Every text an ordered side can give must be on the scale (an if's branches too).
+        strays = [t for n in (left_node, right_node) for t in _result_texts(n) if t.value not in scale.values]
+        for stray in strays:
+            self.undeclared_value(scale, stray)
+        if strays:
+            return False
+        if len(cats) == 2:
+            if left.values != right.values:
+                self.error(
+                    "E210",
+                    f"'{left.owner}' and '{right.owner}' are different ordered scales: "
+                    "their values cannot be ordered against each other",
+                    right_node.span,
+                )
+                return False
+            return True
+        scale, scale_node = cats[0]
+        other, other_node = (right, right_node) if scale_node is left_node else (left, left_node)
+        if isinstance(other, Str):
+            return True
+        self.error(
+            "E201",
+            f"'{op}' cannot order '{scale.owner}' against {describe(other)}: "
+            f"compare it with one of its values, such as {quoted(scale.values[0])}",
+            other_node.span,
+        )
+        return False
+
     def undeclared_value(self, category: Cat, node: ast.String) -> None:
         choices = ", ".join(quoted(v) for v in category.values)
         close = difflib.get_close_matches(node.value, category.values, n=1)
@@ -983,18 +1050,75 @@ class _Checker:
         self.types[id(node)] = Err()
 
     def visit_Membership(self, node: ast.Membership, want_bool: bool) -> Type:
+        word = "not in" if node.negated else "in"
+        numbers = [v for v in node.values if isinstance(v, ast.Number)]
+        if numbers and len(numbers) < len(node.values):
+            first = node.values[0]
+            odd = next(v for v in node.values if isinstance(v, ast.Number) != isinstance(first, ast.Number))
+            self.visit(node.operand, want_bool=False)
+            return self.error(
+                "E201", f"a set holds either quoted texts or numbers, not both: {self.source.slice(odd.span)} "
+                f"is not like {self.source.slice(first.span)}", odd.span
+            )
+        if numbers:
+            return self.number_membership(node, word, numbers)
         self.free_category(node.operand)
         t = self.visit(node.operand, want_bool=False)
         for value in node.values:
             self.visit(value, want_bool=False)
         if isinstance(t, Err):
             return t
+        if isinstance(t, Num):
+            message = f"'{word}' tests a category, but this is {describe(t)}"
+            texts = [v.value for v in node.values]
+            if (t.bare or t.unit.is_dimensionless) and all(_NUMBER_TEXT.fullmatch(v) for v in texts):
+                message += f": write the numbers without quotes, {{{', '.join(texts)}}}"
+            return self.error("E201", message, node.operand.span)
         if not isinstance(t, Cat):
             word = "not in" if node.negated else "in"
             return self.error("E201", f"'{word}' tests a category, but this is {describe(t)}", node.operand.span)
         for value in node.values:
             if not t.open and value.value not in t.values:
                 self.undeclared_value(t, value)
+        return Bool()
+
+    def number_membership(self, node: ast.Membership, word: str, numbers: list) -> Type:
+        """`X in {0, 1}`: X a plain number or an integer without a unit; the numbers without units."""
+        t = self.visit(node.operand, want_bool=False)
+        failed = isinstance(t, Err)
+        for value in numbers:
+            if value.unit is not None:
+                failed = True
+                self.error(
+                    "E201",
+                    f"numbers in a set have no unit: {self.source.slice(value.span)} is a value in {value.unit}; "
+                    "compare a value in a unit with <, <=, >= or = instead",
+                    value.span,
+                )
+            elif not self.finite_literal(value):
+                failed = True
+            else:
+                self.types[id(value)] = BARE
+        if failed:
+            return Err()
+        if isinstance(t, Cat):
+            example = ", ".join(quoted(v) for v in t.values[:2]) if not t.open else '"a"'
+            return self.error(
+                "E201",
+                f"'{word}' with numbers tests a number, but this is {describe(t)}: "
+                f"its set holds its values as quoted texts, such as {{{example}}}",
+                node.operand.span,
+            )
+        if not isinstance(t, Num):
+            return self.error("E201", f"'{word}' with numbers tests a number, but this is {describe(t)}",
+                              node.operand.span)
+        if not (t.bare or t.unit.is_dimensionless):
+            return self.error(
+                "E201",
+                f"'{word}' with numbers tests a plain number or an integer, but this is {describe(t)}: "
+                "compare it with <, <=, >= or = instead",
+                node.operand.span,
+            )
         return Bool()
 
     def visit_Not(self, node: ast.Not, want_bool: bool) -> Type:
@@ -1114,6 +1238,15 @@ def _whole_constant(node) -> Optional[int]:
         if isinstance(value, int) or (math.isfinite(value) and value == math.floor(value)):
             return int(value)
     return None
+
+
+def _result_texts(node) -> list:
+    """The text literals an expression can give as its value: itself, or an if's branches."""
+    if isinstance(node, ast.String):
+        return [node]
+    if isinstance(node, ast.If):
+        return _result_texts(node.then) + (_result_texts(node.otherwise) if node.otherwise is not None else [])
+    return []
 
 
 def _did_you_mean(name: str, candidates: list[str]) -> str:

@@ -9,6 +9,7 @@ comparison's outcome differs from the outcome on the threshold.
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any, Optional
 
@@ -18,7 +19,8 @@ from . import ast
 from .checker import Num, conversion
 from .backends.interpreter import Trace
 from .data import format_number
-from .evaluate import Result
+from .evaluate import Result, compared_values, ordered_scale
+from .source import quoted
 from .protocol import Protocol
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq, "!=": operator.ne}
@@ -58,6 +60,16 @@ class Boundary:
     step: float
     on: list = attrs.field(factory=list)
     across: list = attrs.field(factory=list)
+    scale: tuple = ()  # an ordered scale's values: the threshold and step are positions on it
+    whole_op: str = ""  # an integer against a threshold between whole numbers: `value OP threshold` on integers
+
+    def value_op(self) -> str:
+        """The pair's operator read as `value OP threshold`."""
+        if self.whole_op:
+            return self.whole_op
+        op = self.node.ops[self.index]
+        literal_left = isinstance(self.node.operands[self.index], (ast.Number, ast.String))
+        return _MIRROR[op] if literal_left else op
 
     @property
     def complete(self) -> bool:
@@ -65,21 +77,22 @@ class Boundary:
 
     def hint(self) -> str:
         """What case would complete this boundary."""
-        compare = self.node
-        op = compare.ops[self.index]
-        literal_left = _literal(compare.operands[self.index]) is not None
-        if literal_left:
-            op = _MIRROR[op]  # read it as `value OP threshold`
+        op = self.value_op()
         on_value = _OPS[op](self.threshold, self.threshold)
         below = self.threshold - self.step
         target = below if _OPS[op](below, self.threshold) != on_value else self.threshold + self.step
-        shown = f"{format_number(self.threshold)}{(' ' + self.unit) if self.unit else ''}"
+        shown, across = self.shown(self.threshold), self.shown(target)
         wanted = []
         if not self.on:
             wanted.append(f"a case exactly on {shown}")
         if not self.across:
-            wanted.append(f"a case at {format_number(target)}{(' ' + self.unit) if self.unit else ''}")
+            wanted.append(f"a case at {across}")
         return " and ".join(wanted)
+
+    def shown(self, value: float) -> str:
+        if self.scale:
+            return quoted(self.scale[int(value)])
+        return f"{format_number(value)}{(' ' + self.unit) if self.unit else ''}"
 
 
 @attrs.define
@@ -133,7 +146,8 @@ class Coverage:
             "criteria": [outcomes(r) for r in self.criteria],
             "comparisons": [outcomes(r) for r in self.comparisons],
             "boundaries": [
-                {"expr": b.label, "line": b.line, "column": b.column, "threshold": b.threshold, "unit": b.unit,
+                {"expr": b.label, "line": b.line, "column": b.column,
+                 "threshold": b.scale[int(b.threshold)] if b.scale else b.threshold, "unit": b.unit,
                  "on": b.on, "across": b.across}
                 for b in self.boundaries
             ],
@@ -190,8 +204,14 @@ def measure(protocol: Protocol, named_results: list[tuple[str, Result]]) -> Cove
         comparisons[id(node)] = Outcomes(text(node), *where(node))
         if not isinstance(node, ast.Compare):
             continue
+        scale = ordered_scale(checked, node)
         for index in range(len(node.ops)):
             left, right = node.operands[index], node.operands[index + 1]
+            if scale is not None:
+                boundary = _ordered_boundary(node, index, scale, text, where)
+                if boundary is not None:
+                    boundaries[(id(node), index)] = boundary
+                continue
             literal = _literal(right) if _literal(left) is None else (_literal(left) if _literal(right) is None else None)
             if literal is None:
                 continue
@@ -200,9 +220,13 @@ def measure(protocol: Protocol, named_results: list[tuple[str, Result]]) -> Cove
                 other = checked.type_of(left if _literal(right) is not None else right)
                 unit = other.unit.text if isinstance(other, Num) and not other.bare else ""
             pair = f"{text(left)} {node.ops[index]} {text(right)}"
-            boundaries[(id(node), index)] = Boundary(
-                pair, *where(literal), node, index, float(literal.value), unit, _step(literal.text)
-            )
+            boundary = Boundary(pair, *where(literal), node, index, float(literal.value), unit, _step(literal.text))
+            other = left if literal is right else right
+            if isinstance(other, ast.Name) and other.name in checked.inputs and checked.inputs[other.name].whole:
+                boundary = _whole_boundary(boundary)
+                if boundary is None:
+                    continue
+            boundaries[(id(node), index)] = boundary
 
     for name, result in named_results:
         for row, criterion in zip(criteria, result.criteria.values()):
@@ -217,8 +241,45 @@ def measure(protocol: Protocol, named_results: list[tuple[str, Result]]) -> Cove
     return Coverage(source.name, len(named_results), criteria, list(comparisons.values()), list(boundaries.values()))
 
 
+def _whole_boundary(boundary: Boundary) -> Optional[Boundary]:
+    """For an integer input the cases sit on whole numbers: `ecog <= 1.5` is on 1 and across at 2."""
+    op, threshold = boundary.value_op(), boundary.threshold
+    boundary.step = 1.0
+    if float(threshold).is_integer():
+        return boundary
+    if op in ("=", "!="):
+        return None  # no whole number is on it: the comparison's outcomes say the rest
+    if op in ("<", "<="):
+        boundary.threshold, boundary.whole_op = float(math.floor(threshold)), "<="
+    else:
+        boundary.threshold, boundary.whole_op = float(math.ceil(threshold)), ">="
+    return boundary
+
+
+def _ordered_boundary(node: ast.Compare, index: int, scale: tuple, text, where) -> Optional[Boundary]:
+    """`nyha >= "III"`: on the value itself, and across on its neighbour where the outcome differs."""
+    left, right = node.operands[index], node.operands[index + 1]
+    op = node.ops[index]
+    if isinstance(left, ast.String) == isinstance(right, ast.String) or op in ("=", "!="):
+        return None
+    literal = left if isinstance(left, ast.String) else right
+    if isinstance(left, ast.String):
+        op = _MIRROR[op]
+    at = scale.index(literal.value)
+    on = _OPS[op](at, at)
+    neighbours = [at + step for step in (-1, 1) if 0 <= at + step < len(scale) and _OPS[op](at + step, at) != on]
+    if not neighbours:
+        return None  # nothing lies across (`nyha >= "I"`): the comparison's outcomes say the rest
+    pair = f"{text(left)} {node.ops[index]} {text(right)}"
+    return Boundary(pair, *where(literal), node, index, float(at), "", 1.0, scale=scale)
+
+
 def _boundaries(checked, trace: Trace, boundaries: dict, case: str) -> None:
     node = trace.node
+    scale = ordered_scale(checked, node)
+    if scale is not None:
+        _ordered_boundaries(trace, scale, boundaries, case)
+        return
     values = [child.value for child in trace.children]
     for index in range(len(node.ops)):
         boundary = boundaries.get((id(node), index))
@@ -233,7 +294,7 @@ def _boundaries(checked, trace: Trace, boundaries: dict, case: str) -> None:
         value = conversion(checked.type_of(node.operands[other_index]), checked.type_of(literal_node)).apply(value)
         if value is None:
             continue
-        op = _MIRROR[node.ops[index]] if literal_left else node.ops[index]
+        op = boundary.value_op()
         threshold = boundary.threshold
         if _close(value, threshold):
             if case not in boundary.on:
@@ -241,6 +302,27 @@ def _boundaries(checked, trace: Trace, boundaries: dict, case: str) -> None:
             continue
         distance = abs(value - threshold)
         if distance <= boundary.step * (1 + 1e-9) and _OPS[op](value, threshold) != _OPS[op](threshold, threshold):
+            if case not in boundary.across:
+                boundary.across.append(case)
+
+
+def _ordered_boundaries(trace: Trace, scale: tuple, boundaries: dict, case: str) -> None:
+    node = trace.node
+    values = compared_values(node, trace, scale)
+    for index in range(len(node.ops)):
+        boundary = boundaries.get((id(node), index))
+        if boundary is None:
+            continue
+        literal_left = isinstance(node.operands[index], ast.String)
+        value = values[index + 1 if literal_left else index]
+        if not isinstance(value, str) or value not in scale:
+            continue
+        position, at = scale.index(value), int(boundary.threshold)
+        op = boundary.value_op()
+        if position == at:
+            if case not in boundary.on:
+                boundary.on.append(case)
+        elif abs(position - at) == 1 and _OPS[op](position, at) != _OPS[op](at, at):
             if case not in boundary.across:
                 boundary.across.append(case)
 

@@ -99,6 +99,15 @@ def _value(info: InputInfo, raw: Any) -> Any:
         return raw
     assert isinstance(t, Num)
     value = _number(t, raw)
+    if info.whole and not units.round12(value).is_integer():
+        of = f" of {t.unit.text}" if not t.unit.is_dimensionless else ""
+        if isinstance(raw, Mapping) and raw.get("unit") not in (None, t.unit.text):
+            shown = f"{format_number(raw['value'])} {raw['unit']} ({_with_unit(value, t.unit)})"
+        else:
+            shown = format_number(value)
+        raise ValueError(f"expected a whole number{of}, got {shown}")
+    if info.whole:  # 216 months is 18 years exactly
+        value = float(round(units.round12(value)))
     if info.range is not None:
         low, high = info.range
         if not low <= value <= high:

@@ -47,6 +47,7 @@ CODES = {
     "E206": "number too large",
     "E207": "arithmetic on units that are not a factor apart",
     "E208": "exponent not allowed here",
+    "E210": "ordering values that have no common order",
     "E301": "unknown unit",
     "E302": "invalid input attribute",
     "W101": "number without a unit taken in the other side's unit",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from . import ast
 from .backends.interpreter import Trace
-from .checker import Checked
+from .checker import Cat, Checked
 from .data import format_number
 from .source import quoted
 
@@ -155,6 +155,49 @@ def _trace_dict(trace: Trace, source) -> dict:
     }
 
 
+_UNSEEN = object()  # an operand of a chain that evaluation did not reach
+
+
+def ordered_scale(checked: Checked, node: ast.Compare) -> Optional[tuple[str, ...]]:
+    """The values of the ordered scale a comparison chain orders, or None."""
+    for a, op, b in zip(node.operands, node.ops, node.operands[1:]):
+        if op in ("=", "!="):
+            continue
+        for operand in (a, b):
+            t = checked.types.get(id(operand))
+            if isinstance(t, Cat) and t.ordered:
+                return t.values
+    return None
+
+
+def ordered_test(op: str, a: str, b: str, scale: tuple[str, ...]) -> bool:
+    """`a op b` for two values of a scale, by their positions."""
+    if op in ("=", "!="):
+        return (a == b) == (op == "=")
+    return {"<": int.__lt__, "<=": int.__le__, ">": int.__gt__, ">=": int.__ge__}[op](scale.index(a), scale.index(b))
+
+
+def compared_values(node: ast.Compare, trace: Trace, scale: tuple[str, ...]) -> list:
+    """The value of each operand of an ordering of a scale: literals from the syntax, the rest from the trace."""
+    children = iter(trace.children)
+    values = []
+    for operand in node.operands:
+        if isinstance(operand, ast.String):
+            values.append(operand.value)
+        else:
+            child = next(children, None)
+            values.append(_UNSEEN if child is None else child.value)
+    # A chain stops at its first false pair: a literal beyond the last operand reached was not compared.
+    for index, op in enumerate(node.ops):
+        a, b = values[index], values[index + 1]
+        if a is _UNSEEN or b is _UNSEEN or a is None or b is None or not ordered_test(op, a, b, scale):
+            values[index + 2:] = [_UNSEEN] * (len(values) - index - 2)
+            if b is not _UNSEEN and a is _UNSEEN:
+                values[index + 1] = _UNSEEN
+            break
+    return values
+
+
 _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "=": "!=", "!=": "="}
 
 
@@ -198,6 +241,13 @@ class Reasons:
     def user_function(self, node) -> bool:
         """A call of a function written in rules (this file's or an imported one)."""
         return isinstance(node, ast.Call) and node.function in self.checked.functions
+
+    @staticmethod
+    def show_literal(node) -> str:
+        """A literal as written: `"III"`, `1.5`, `171 umol/L`."""
+        if isinstance(node, ast.String):
+            return quoted(node.value)
+        return f"{node.text} {node.unit}" if node.unit else node.text
 
     @staticmethod
     def value(value: Any, unit: str = "") -> str:
@@ -269,6 +319,9 @@ class Reasons:
     def reason_Compare(self, trace: Trace) -> str:
         if trace.value is None:
             return self.join([self.unknown(c) for c in trace.children if c.value is None], "and")
+        scale = ordered_scale(self.checked, trace.node)
+        if scale is not None:
+            return self.reason_ordered(trace, scale)
         operands = trace.children
         ops = trace.node.ops
         if trace.value is False:
@@ -278,6 +331,23 @@ class Reasons:
         parts = [self.show(operands[0])]
         for op, operand in zip(ops, operands[1:]):
             parts.append(f"{op} {self.show(operand)}")
+        return " ".join(parts)
+
+    def reason_ordered(self, trace: Trace, scale: tuple[str, ...]) -> str:
+        """`nyha "II" < "III"`: an ordering of a scale, whose literals have no trace of their own."""
+        node = trace.node
+        values = compared_values(node, trace, scale)
+        children = iter(trace.children)
+        shown = [self.show_literal(o) if isinstance(o, ast.String) else self.show(next(children)) for o, v in
+                 zip(node.operands, values) if v is not _UNSEEN]
+        if trace.value is False:
+            for index, op in enumerate(node.ops):
+                a, b = values[index], values[index + 1]
+                if a is not _UNSEEN and b is not _UNSEEN and not ordered_test(op, a, b, scale):
+                    return f"{shown[index]} {_NEGATED[op]} {shown[index + 1]}"
+        parts = [shown[0]]
+        for op, part in zip(node.ops, shown[1:]):
+            parts.append(f"{op} {part}")
         return " ".join(parts)
 
     def reason_Logic(self, trace: Trace) -> str:
@@ -308,7 +378,7 @@ class Reasons:
         if trace.value is None:
             return self.unknown(trace.children[0])
         node = trace.node
-        values = "{" + ", ".join(quoted(v.value) for v in node.values) + "}"
+        values = "{" + ", ".join(self.show_literal(v) for v in node.values) + "}"
         inside = trace.value != node.negated
         return f"{self.show(trace.children[0])} is {'' if inside else 'not '}in {values}"
 

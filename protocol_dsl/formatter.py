@@ -121,10 +121,10 @@ class _Formatter:
     @staticmethod
     def type_text(t) -> str:
         if isinstance(t, ast.NumberType):
-            return "number" + (f" {unit_text(t.unit)}" if t.unit else "")
+            return ("integer" if t.whole else "number") + (f" {unit_text(t.unit)}" if t.unit else "")
         if isinstance(t, ast.BooleanType):
             return "boolean"
-        return "one of " + ", ".join(quoted(v.value) for v in t.values)
+        return ("ordered " if t.ordered else "one of ") + ", ".join(quoted(v.value) for v in t.values)
 
     def input(self, node: ast.Input) -> str:
         parts = [f"input {node.name}: {self.type_text(node.type)}"]
@@ -238,7 +238,7 @@ class _Formatter:
                 parts.append(f"{op} {self.flat(operand, _SUM)}")
             return " ".join(parts)
         if isinstance(node, ast.Membership):
-            values = "{" + ", ".join(quoted(v.value) for v in node.values) + "}"
+            values = "{" + ", ".join(self._flat(v) for v in node.values) + "}"
             return f"{self.flat(node.operand, _SUM)} {'not in' if node.negated else 'in'} {values}"
         if isinstance(node, ast.Not):
             return "not " + self.flat(node.operand, _NOT)

@@ -19,7 +19,8 @@ from typing import Optional
 import attrs
 
 from . import ast, ir, units
-from .checker import Bool, Cat, Checked, Num, Str, conversion
+from . import numeric
+from .checker import Bool, Cat, Checked, Num, Str, conversion, inputs_read
 from .numeric import finite
 
 
@@ -168,6 +169,7 @@ class Lowering:
         self.functions = checked.functions
         self.arguments: list[dict[str, ir.Node]] = []  # inside a function's body: its parameters' nodes
         self.inlined: dict[tuple, tuple] = {}  # (function, ids of argument nodes) -> (arguments, body)
+        self.positions: dict[int, ir.Node] = {}  # lowered text node -> its position on its scale
 
     def type_of(self, node):
         return self.checked.types[id(node)]
@@ -300,6 +302,9 @@ class Lowering:
 
     # ------------------------------------------------------------ logic
     def pair(self, left_node, op: str, right_node, left: ir.Node, right: ir.Node, origin) -> ir.Node:
+        scale = self.ordered_scale(op, left_node, right_node)
+        if scale is not None:
+            return self.ordered_pair(op, left_node, right_node, left, right, scale, origin)
         target = self.comparison_unit(left_node, right_node)
         if target is None:
             return ir.Equal(left=left, right=right, negated=op == "!=", origin=origin)
@@ -307,8 +312,50 @@ class Lowering:
         right = self.scaled(right, conversion(self.type_of(right_node), target), target)
         return ir.Compare(op=op, left=left, right=right, origin=origin)
 
+    # ------------------------------------------------------------ ordered scales
+    def ordered_scale(self, op: str, left_node, right_node) -> Optional[tuple[str, ...]]:
+        """The values of the ordered scale a pair orders (`<` `<=` `>` `>=`), or None."""
+        if op in ("=", "!="):
+            return None
+        for t in (self.type_of(left_node), self.type_of(right_node)):
+            if isinstance(t, Cat) and t.ordered:
+                return t.values
+        return None
+
+    def ordered_pair(self, op, left_node, right_node, left, right, scale, origin) -> ir.Node:
+        """An ordering of a scale: membership in the values on one side of a literal, else positions."""
+        if isinstance(right_node, ast.String) or isinstance(left_node, ast.String):
+            if isinstance(left_node, ast.String):
+                op, left, right_node = numeric.MIRRORED[op], right, left_node
+            at = scale.index(right_node.value)
+            test = numeric.COMPARE[op]
+            values = tuple(v for i, v in enumerate(scale) if test(i, at))
+            if not values:  # nothing is below the lowest value: false whenever it is known
+                return ir.Not(operand=ir.Member(operand=left, values=scale), origin=origin)
+            return ir.Member(operand=left, values=values, origin=origin)
+        return ir.Compare(op=op, left=self.position(left, scale), right=self.position(right, scale), origin=origin)
+
+    def position(self, text: ir.Node, scale: tuple[str, ...]) -> ir.Node:
+        """The 0-based position of a text on its scale, unknown when the text is."""
+        if id(text) not in self.positions:
+            # -1 is never taken (the value is one of the scale's), but it keeps an unknown text unknown.
+            node: ir.Node = ir.Const(value=-1.0, kind=ir.NUMBER)
+            for index in reversed(range(len(scale))):
+                is_value = ir.Equal(left=text, right=ir.Const(value=scale[index], kind=ir.TEXT))
+                node = ir.If(condition=is_value, then=ir.Const(value=float(index), kind=ir.NUMBER), otherwise=node,
+                             kind=ir.NUMBER)
+            self.positions[id(text)] = node
+        return self.positions[id(text)]
+
     def lower_Compare(self, node: ast.Compare) -> ir.Node:
-        operands = [self.lower(operand) for operand in node.operands]  # each computed once
+        ordered = any(self.ordered_scale(op, a, b) is not None
+                      for a, op, b in zip(node.operands, node.ops, node.operands[1:]))
+        # In an ordering of a scale the literals are not values of their own in the trace:
+        # the reason shows them from the syntax (Reasons.compared).
+        operands = [
+            ir.Const(value=operand.value, kind=ir.TEXT) if ordered and isinstance(operand, ast.String) else self.lower(operand)
+            for operand in node.operands
+        ]  # each computed once
         if len(node.ops) == 1:
             return self.pair(node.operands[0], node.ops[0], node.operands[1], operands[0], operands[1], node)
         pairs = []
@@ -323,6 +370,15 @@ class Lowering:
         return ir.And(operands=tuple(pairs), origin=node)
 
     def lower_Membership(self, node: ast.Membership) -> ir.Node:
+        if isinstance(node.values[0], ast.Number):
+            # `x in {0, 1}` is `x = 0 or x = 1` (at 12 digits, as every comparison), x computed once.
+            operand = self.lower(node.operand)
+            numbers = dict.fromkeys(literal_value(v) for v in node.values)
+            op = "!=" if node.negated else "="
+            pairs = tuple(ir.Compare(op=op, left=operand, right=ir.Const(value=n, kind=ir.NUMBER)) for n in numbers)
+            if len(pairs) == 1:
+                return attrs.evolve(pairs[0], origin=node)
+            return (ir.And if node.negated else ir.Or)(operands=pairs, origin=node)
         values = tuple(dict.fromkeys(v.value for v in node.values))
         return ir.Member(operand=self.lower(node.operand), values=values, negated=node.negated, origin=node)
 

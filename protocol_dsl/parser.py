@@ -360,6 +360,15 @@ class _ToAst(Transformer_NonRecursive):
             return ast.NumberType()
         return ast.NumberType(unit=unit[0], unit_span=unit[1])
 
+    def integer_type(self, meta, children):
+        (unit,) = children
+        if unit is None:
+            return ast.NumberType(whole=True)
+        return ast.NumberType(unit=unit[0], unit_span=unit[1], whole=True)
+
+    def ordered_type(self, meta, children):
+        return ast.CategoryType(values=tuple(children), ordered=True)
+
     def boolean_type(self, meta, children):
         return ast.BooleanType()
 
@@ -419,6 +428,13 @@ class _ToAst(Transformer_NonRecursive):
 
     def set(self, meta, children):
         return tuple(children)
+
+    def set_number(self, meta, children):
+        *signs, token, unit = children
+        text = "".join(t.value for t in signs) + token.value
+        if unit is None:
+            return ast.Number(text=text, span=_span(meta))
+        return ast.Number(text=text, unit=unit[0], unit_span=unit[1], span=_span(meta))
 
     def arithmetic(self, meta, children):
         left, op, right = children

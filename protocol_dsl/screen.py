@@ -41,8 +41,8 @@ class ScreenError(ProtocolDslError):
 try:  # sqlglot comes with the 'screen' extra; without it, screen() says so
     from sqlglot import exp
 
-    from .backends.sql import (RESERVED, CriteriaQuery, Layers, and_, binary, case, column, criterion_names, fn,
-                               is_finite, is_null, not_, number, summary_query, text, typed_null)
+    from .backends.sql import (RESERVED, WHOLE, CriteriaQuery, Layers, and_, binary, case, close, column,
+                               criterion_names, fn, is_finite, is_null, not_, number, summary_query, text, typed_null)
 except ImportError:  # pragma: no cover
     exp = None
 
@@ -288,10 +288,21 @@ def validation_query(program, inputs: dict[str, str], mapping: dict, numeric_col
                 raw, f" {given_unit} (", exp.Cast(this=value, to=exp.DataType.build("text")), unit + ")"]
             whens.append((not_(exp.Between(this=value, low=number(low), high=number(high))),
                           _concat(name + ": ", *shown, f" is outside the plausible range {_range(info)}{unit}")))
+        if info.whole:
+            of = f" of {t.unit.text}" if unit else ""
+            given = [] if factor == 1.0 else [f" {given_unit}"]
+            whens.append((not_(_whole(value)), _concat(f"{name}: expected a whole number{of}, got ", raw, *given)))
         problems.append(case((not_(present), exp.Null()), *whens))
     problem = fn("concat_ws", exp.Literal.string("; "), *problems) if problems else exp.Literal.string("")
     selected.append(exp.alias_(problem, "$problem", quoted=True, copy=False))
     return layers.select(_table("$raw"), selected)
+
+
+def _whole(value: exp.Expression) -> exp.Expression:
+    """A finite column holds a whole number (at 12 digits, as a converted value is read)."""
+    nearest = exp.Cast(this=fn("floor", exp.Add(this=value, expression=number(0.5))), to=exp.DataType.build("double"))
+    large = exp.GTE(this=fn("abs", value), expression=number(WHOLE))
+    return exp.Or(this=large, expression=exp.Paren(this=close(value, nearest)))
 
 
 def _concat(*parts) -> exp.Expression:

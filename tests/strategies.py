@@ -465,7 +465,11 @@ DIFF_NUMBERS = (
     DiffNumber("PTA", "input PTA: number % range 0..200", 0.0, 200.0, 0, (("%", Decimal(1), False),), ()),
     DiffNumber("ratio", "input ratio: number range -5..5", -5.0, 5.0, 3, (("", Decimal(1), False),), ()),
     DiffNumber("big", "input big: number", None, None, 2, (("", Decimal(1), False),), ()),
+    DiffNumber("ecog", "input ecog: integer range 0..5", 0.0, 5.0, 0, (("", Decimal(1), False),), ()),
 )
+# Ordered scales: two inputs on one scale (comparable with each other) and one on another.
+NYHA = ("I", "II", "III", "IV")
+DIFF_ORDERED = (("nyha", NYHA), ("nyha_after", NYHA), ("grade", ("none", "mild", "severe")))
 DIFF_BOOLEANS = ("hcc", "consent")
 DIFF_CATEGORIES = (
     ("code", ("NA", "", "yes", "no")),
@@ -500,9 +504,10 @@ def _decimal_text(value: Decimal) -> str:
 
 
 class _DiffBuilder:
-    def __init__(self, draw, numbers, booleans, categories):
+    def __init__(self, draw, numbers, booleans, categories, ordered=()):
         self.draw = draw
         self.numbers, self.booleans, self.categories = numbers, booleans, categories
+        self.ordered = ordered
         self.thresholds: dict[str, list] = {n.name: [] for n in numbers}  # (declared value, (value, unit) | None)
         self.number_definitions: dict[str, DiffNumber] = {}
         self.bool_definitions: list[str] = []
@@ -614,6 +619,10 @@ class _DiffBuilder:
             choices += ["bool", "bool_equal"]
         if self.categories:
             choices += ["member", "equal"]
+        if self.ordered:
+            choices += ["order", "order"]
+        if any(n.plain for n in self.numbers):
+            choices.append("number_member")
         if self.bool_definitions:
             choices.append("definition")
         choices.append("known")
@@ -629,6 +638,12 @@ class _DiffBuilder:
             return f"({draw(st.sampled_from(self.booleans))} {draw(st.sampled_from(['=', '!=']))} {other})"
         if kind == "definition":
             return draw(st.sampled_from(self.bool_definitions))
+        if kind == "order":
+            return self.order()
+        if kind == "number_member":
+            number = draw(st.sampled_from([n for n in self.numbers if n.plain]))
+            chosen = draw(st.lists(st.sampled_from(["0", "1", "2", "-1", "2.5", "0.5", "5"]), min_size=1, max_size=3))
+            return f"{number.name} {draw(st.sampled_from(['in', 'not in']))} {{{', '.join(chosen)}}}"
         if kind == "known":
             names = [n.name for n in self.numbers] + list(self.booleans) + [c for c, _ in self.categories]
             names += list(self.number_definitions) + self.bool_definitions
@@ -638,6 +653,25 @@ class _DiffBuilder:
             return f"{name} {draw(st.sampled_from(['=', '!=']))} {repr_string(draw(st.sampled_from(values)))}"
         chosen = draw(st.lists(st.sampled_from(values), min_size=1, max_size=3, unique=True))
         return f"{name} {draw(st.sampled_from(['in', 'not in']))} {{{', '.join(repr_string(v) for v in chosen)}}}"
+
+    def order(self) -> str:
+        """An ordering of a scale: against its values, in a chain, or against another input on it."""
+        draw = self.draw
+        name, values = draw(st.sampled_from(self.ordered))
+        value = lambda: repr_string(draw(st.sampled_from(values)))  # noqa: E731
+        op = lambda: draw(st.sampled_from(["<", "<=", ">", ">=", "=", "!=", "≤", "≥"]))  # noqa: E731
+        same = [n for n, v in self.ordered if v == values and n != name]
+        shape = draw(st.sampled_from(["right", "left", "chain", "member"] + ["two"] * bool(same)))
+        if shape == "right":
+            return f"{name} {op()} {value()}"
+        if shape == "left":
+            return f"{value()} {op()} {name}"
+        if shape == "chain":
+            return f"{value()} {op()} {name} {op()} {value()}"
+        if shape == "member":
+            chosen = draw(st.lists(st.sampled_from(values), min_size=1, max_size=3, unique=True))
+            return f"{name} {draw(st.sampled_from(['in', 'not in']))} {{{', '.join(repr_string(v) for v in chosen)}}}"
+        return f"{name} {op()} {draw(st.sampled_from(same))}"
 
     def boolean(self, depth: int) -> str:
         draw = self.draw
@@ -697,9 +731,11 @@ def differential_cases(draw, max_depth: int = 3, max_patients: int = 8) -> DiffC
     numbers = tuple(draw(st.lists(st.sampled_from(DIFF_NUMBERS), min_size=1, max_size=3, unique=True)))
     booleans = tuple(draw(st.lists(st.sampled_from(DIFF_BOOLEANS), max_size=2, unique=True)))
     categories = tuple(draw(st.lists(st.sampled_from(DIFF_CATEGORIES), max_size=2, unique=True)))
-    builder = _DiffBuilder(draw, numbers, booleans, categories)
+    ordered = tuple(draw(st.lists(st.sampled_from(DIFF_ORDERED), max_size=2, unique=True)))
+    builder = _DiffBuilder(draw, numbers, booleans, categories, ordered)
     lines = [n.declaration for n in numbers] + [f"input {b}: boolean" for b in booleans]
     lines += [f"input {name}: one of {', '.join(repr_string(v) for v in values)}" for name, values in categories]
+    lines += [f"input {name}: ordered {', '.join(repr_string(v) for v in values)}" for name, values in ordered]
     lines = list(draw(st.permutations(lines)))
     for index in range(draw(st.integers(0, 2))):
         number = draw(st.sampled_from(numbers))
@@ -723,7 +759,7 @@ def differential_cases(draw, max_depth: int = 3, max_patients: int = 8) -> DiffC
         for name in booleans:
             if complete or draw(st.integers(0, 3)):
                 data[name] = draw(st.booleans())
-        for name, values in categories:
+        for name, values in categories + ordered:
             if complete or draw(st.integers(0, 3)):
                 data[name] = draw(st.sampled_from(values))
         patients.append(data)

@@ -84,6 +84,8 @@ def domain(info) -> Any:
     if isinstance(t, Cat):
         return frozenset(t.values) | ({OTHER} if t.open else frozenset())
     low, high = info.range if info.range else (-MAX, MAX)
+    if info.whole:  # an integer input: its ends are whole numbers
+        low, high = math.ceil(max(low, -MAX)), math.floor(min(high, MAX))
     return clip(float(low), float(high))
 
 

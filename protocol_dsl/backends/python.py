@@ -248,6 +248,8 @@ class Generator:
                     f"        if not {low} <= {var} <= {high}:",  # also refuses NaN and the infinities
                     "            return None",
                 ]
+                if info.whole:  # not whole: data.prepare refuses it, with its message
+                    lines += [f"        if not {var}.is_integer():", "            return None"]
         lines.append("    return {" + ", ".join(entries) + "}, extra")
         return "\n".join(lines)
 
