@@ -79,7 +79,7 @@ class Result:
             values = self.values
             self._criteria = {}
             for node, value, lowered in zip(self.protocol.checked.criteria, self._outcome, self.protocol.program.criteria):
-                missing = sorted(n for n in lowered.reads if _absent(values[n])) if value is None else []
+                missing = sorted(n for n in lowered.reads if absent(values[n])) if value is None else []
                 self._criteria[node.id] = CriterionResult(self, node, value, missing)
         return self._criteria
 
@@ -134,7 +134,7 @@ class Result:
         return f"Result(status={self.status.value!r}, missing={self.missing!r})"
 
 
-def _absent(value: Any) -> bool:
+def absent(value: Any) -> bool:
     """Whether an input has no value: unknown, or an event input with no event and a record not declared complete."""
     if value is None:
         return True

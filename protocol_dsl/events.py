@@ -63,6 +63,10 @@ class Event:
 
 def parse_date(raw: Any) -> _dt.date:
     """A `YYYY-MM-DD` date or an ISO date and time (its date), or ValueError saying what is wrong."""
+    if isinstance(raw, _dt.datetime):  # YAML reads unquoted dates and times as these
+        return raw.date()
+    if isinstance(raw, _dt.date):
+        return raw
     if isinstance(raw, str) and len(raw) >= 10:
         try:
             if len(raw) == 10:
@@ -295,11 +299,15 @@ def cumulative_exposure(events: Iterable[Event], start: _dt.date | None, as_of: 
 
 
 class EventRecord:
-    """What an event input reads for one patient: its matching events, the index date, completeness."""
+    """What an event input reads for one patient: its matching events, the index date, completeness.
+
+    `complete` names what is declared complete (the kind's key, such as "conditions", or the
+    input's name), or is "" when absence proves nothing.
+    """
 
     __slots__ = ("events", "complete", "as_of", "kind")
 
-    def __init__(self, events: tuple[Event, ...], complete: bool, as_of: _dt.date | None, kind: str):
+    def __init__(self, events: tuple[Event, ...], complete: str, as_of: _dt.date | None, kind: str):
         self.events, self.complete, self.as_of, self.kind = events, complete, as_of, kind
 
     def __repr__(self) -> str:
@@ -376,7 +384,7 @@ def explain(record: EventRecord, function: str, window, window_text: str, label:
 
     For a known value, the detail (`I21.4 on 2026-10-01`); for an unknown one, a sentence.
     """
-    key = KEY_OF_KIND[record.kind]
+    key = record.complete or KEY_OF_KIND[record.kind]
     within = f" {window_text}" if window_text else ""
     if value is None:
         if function == "time since":
@@ -400,4 +408,8 @@ def explain(record: EventRecord, function: str, window, window_text: str, label:
     current = on_at(record.events, as_of) if as_of else []
     if not current:
         return f"not taken at the index date (the record of {key} is complete)"
-    return ", ".join(e.describe() for e in current)
+    shown = ", ".join(e.describe() for e in current)
+    if function == "stable_for" and value:
+        since = as_of - _dt.timedelta(days=int(value))
+        return f"the same daily dose since {since.isoformat()} ({shown})"
+    return shown

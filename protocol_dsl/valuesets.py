@@ -172,6 +172,8 @@ def load(path: Path | str, name: str = "") -> ValueSet:
         text = read_text(path, "a value set")
     except UnreadableFile as problem:
         raise ValueSetError(str(problem)) from None
+    except ValueError:  # a path the system cannot name (an embedded NUL)
+        raise ValueSetError(f"{path}: cannot be read (not a valid file name)") from None
     suffix = path.suffix.lower()
     if suffix == ".json":
         return load_fhir(text, str(path), name)

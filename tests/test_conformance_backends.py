@@ -37,6 +37,7 @@ from protocol_dsl import ir, records
 from protocol_dsl.backends.interpreter import Env, Interpreter
 from protocol_dsl.checker import Bool, Cat, Num
 from protocol_dsl.data import prepare
+from protocol_dsl.evaluate import absent
 
 try:  # the interpreter and deep-check tests run without the screening extras
     import duckdb
@@ -71,7 +72,7 @@ class Reference:
         missing = sorted({
             name
             for c, v in zip(self.program.criteria, criteria) if v is None
-            for name in c.reads if values.get(name) is None
+            for name in c.reads if absent(values.get(name))
         })
         return status_of(self.kinds, criteria), criteria, missing
 
