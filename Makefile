@@ -26,6 +26,8 @@ demo: $(VENV)/.core-installed
 		echo; echo "== $$patient"; \
 		$(BIN)/protocol-dsl eval $(SEED) $$patient || exit 1; \
 	done
+	@echo; echo "== examples/dated/rising_bilirubin.json (dated values, index date 2026-12-01)"
+	$(BIN)/protocol-dsl eval $(SEED) examples/dated/rising_bilirubin.json --as-of 2026-12-01
 
 test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest

@@ -515,8 +515,10 @@ def _unused(checked: Checked, program: ir.Program, strict: bool) -> list[Diagnos
     while pending:
         roots, pending = pending, []
         for node in ir.walk(roots):
-            if isinstance(node, ir.Input):
+            if isinstance(node, (ir.Input, ir.EventQuery)):
                 used_inputs.add(node.name)
+            elif isinstance(node, ir.Aggregate):
+                used_inputs.add(node.input)
             elif isinstance(node, ir.Ref) and node.name not in used_definitions:
                 used_definitions.add(node.name)
                 pending.append(program.definitions[node.name].body)

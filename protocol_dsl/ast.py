@@ -73,7 +73,17 @@ class Call:
 
     function: str
     args: tuple["Expr", ...]
+    window: Optional["Number"] = None  # `f(X within 12 weeks)`: the duration of the window
     function_span: Span = _span()
+    span: Span = _span()
+
+
+@_node
+class Limit:
+    """`2.5 x ULN` (or `x LLN`): a multiple of the limit of normal of the input on the comparison's other side."""
+
+    factor: Number
+    limit: str  # "ULN" | "LLN"
     span: Span = _span()
 
 
@@ -170,7 +180,8 @@ class If:
 
 
 Expr = Union[
-    Number, String, Boolean, Name, Call, Negate, Arithmetic, Power, As, Compare, Membership, Not, Logic, AtLeast, If
+    Number, String, Boolean, Name, Call, Limit, Negate, Arithmetic, Power, As, Compare, Membership, Not, Logic, AtLeast,
+    If
 ]
 
 
@@ -197,7 +208,16 @@ class CategoryType:
     ordered: bool = False
 
 
-InputType = Union[NumberType, BooleanType, CategoryType]
+@_node
+class EventType:
+    """`condition in VS`, `procedure in VS`, `medication in VS`: events whose code is in a value set."""
+
+    kind: str  # "condition" | "procedure" | "medication"
+    valueset: str
+    valueset_span: Span = _span()
+
+
+InputType = Union[NumberType, BooleanType, CategoryType, EventType]
 
 
 @_node
@@ -225,7 +245,24 @@ class Label:
     span: Span = _span()
 
 
-Attribute = Union[Range, MolarMass, Label]
+@_node
+class LookBack:
+    """`look back DURATION`: how old a value may be and still be the current one."""
+
+    amount: Number
+    span: Span = _span()
+
+
+@_node
+class Normal:
+    """`normal LOW..HIGH`: the default reference range, in the input's unit."""
+
+    low: Number
+    high: Number
+    span: Span = _span()
+
+
+Attribute = Union[Range, MolarMass, LookBack, Normal, Label]
 
 
 @_node
@@ -306,7 +343,30 @@ class Criterion:
     span: Span = _span()
 
 
-Statement = Union[Header, Import, Input, Define, Function, Criterion]
+@_node
+class ValueSet:
+    """`valueset NAME: SYSTEM "code", ...` or `valueset NAME: file "path"` (`path` set, `codes` empty)."""
+
+    name: str
+    system: Optional[str] = None
+    codes: tuple[String, ...] = ()
+    path: Optional[str] = None
+    system_quoted: bool = False  # the system was written as a quoted URI
+    system_span: Span = _span()
+    name_span: Span = _span()
+    span: Span = _span()
+
+
+@_node
+class Complete:
+    """`complete KIND, ...`: the kinds of record (or inputs) that are complete for every patient."""
+
+    kinds: tuple[str, ...]
+    kind_spans: tuple[Span, ...] = attrs.field(eq=False, repr=False, default=())
+    span: Span = _span()
+
+
+Statement = Union[Header, Import, Input, Define, Function, Criterion, ValueSet, Complete]
 
 
 @_node

@@ -23,6 +23,7 @@ from typing import Any, Optional
 import attrs
 
 from .checker import Num
+from .events import EVENT_KEYS
 from .errors import DataError
 from .evaluate import Result
 from .protocol import Protocol
@@ -47,6 +48,7 @@ class Case:
     status: Optional[str] = None
     criteria: dict = attrs.field(factory=dict)
     missing: Optional[list] = None
+    as_of: Optional[str] = None  # the index date, YYYY-MM-DD (the case's own, or the file's)
 
 
 @attrs.frozen
@@ -90,15 +92,16 @@ def load_cases(path: Path, protocol: Protocol) -> list[Case]:
         raise CaseFileError(f"{where}: not valid YAML: {getattr(problem, 'problem', None) or problem}") from None
     if not isinstance(document, dict) or not isinstance(document.get("cases"), list):
         raise CaseFileError(f"{path}:1: a case file is a mapping with a 'cases:' list")
-    unknown = set(document) - {"cases"}
+    unknown = set(document) - {"cases", "as_of"}
     if unknown:
-        raise CaseFileError(f"{path}:1: unknown key {sorted(unknown)[0]!r}: a case file has only 'cases:'")
+        raise CaseFileError(f"{path}:1: unknown key {sorted(unknown)[0]!r}: a case file has 'cases:' and 'as_of:'")
+    default_as_of = _as_of(document.get("as_of"), f"{path}:1")
     lines = _item_lines(node)
     cases, names, problems = [], set(), []
     for index, raw in enumerate(document["cases"]):
         line = lines[index] if index < len(lines) else 1
         try:
-            case = _case(raw, protocol, f"{path}:{line}", line)
+            case = _case(raw, protocol, f"{path}:{line}", line, default_as_of)
         except CaseFileError as problem:  # every case is checked, so all problems show at once
             problems.append(str(problem))
             continue
@@ -127,7 +130,9 @@ def _loader():
         pass
 
     Loader.yaml_implicit_resolvers = {
-        first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
+        # Dates stay texts ("2026-11-28"), as in JSON patient data.
+        first: [(tag, pattern) for tag, pattern in resolvers
+                if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
     Loader.add_implicit_resolver(
@@ -156,12 +161,28 @@ def _item_lines(node) -> list[int]:
     return []
 
 
-def _case(raw: Any, protocol: Protocol, where: str, line: int) -> Case:
+def _as_of(raw: Any, where: str) -> Optional[str]:
+    """An `as_of:` of a case file as YAML gives it (a date, or a text) -> YYYY-MM-DD, or None."""
+    import datetime
+
+    from .records import parse_as_of
+
+    if raw is None:
+        return None
+    if isinstance(raw, (datetime.date, str)):
+        try:
+            return parse_as_of(raw).isoformat()
+        except ValueError:
+            pass
+    raise CaseFileError(f"{where}: 'as_of' must be a date such as 2026-12-01, not {raw!r}")
+
+
+def _case(raw: Any, protocol: Protocol, where: str, line: int, default_as_of: Optional[str] = None) -> Case:
     if not isinstance(raw, dict):
         raise CaseFileError(f"{where}: each case is a mapping with name, patient and expect")
-    extra = set(raw) - {"name", "patient", "expect"}
+    extra = set(raw) - {"name", "patient", "expect", "as_of"}
     if extra:
-        raise CaseFileError(f"{where}: unknown key {sorted(extra)[0]!r} (a case has name, patient and expect)")
+        raise CaseFileError(f"{where}: unknown key {sorted(extra)[0]!r} (a case has name, patient, expect and as_of)")
     name = raw.get("name")
     if name is None or (isinstance(name, str) and not name.strip()):
         raise CaseFileError(f"{where}: every case needs a 'name'")
@@ -172,7 +193,7 @@ def _case(raw: Any, protocol: Protocol, where: str, line: int) -> Case:
     if not isinstance(patient, dict):
         raise CaseFileError(f"{where}: 'patient' must be a mapping of input names to values")
     for key in patient:
-        if key not in protocol.inputs:
+        if key not in protocol.inputs and key not in EVENT_KEYS:  # events are listed under their own keys
             raise CaseFileError(f"{where}: {key!r} is not an input of the protocol{_suggest(str(key), protocol.inputs)}")
     expect = raw.get("expect")
     if not isinstance(expect, dict) or not expect:
@@ -205,11 +226,14 @@ def _case(raw: Any, protocol: Protocol, where: str, line: int) -> Case:
         status=status,
         criteria=dict(criteria),
         missing=missing,
+        as_of=_as_of(raw["as_of"], where) if raw.get("as_of") is not None else default_as_of,
     )
 
 
 def _value(protocol: Protocol, name: str, value: Any) -> Any:
     """"250 umol/L" -> {"value": 250, "unit": "umol/L"} for number inputs."""
+    if name in EVENT_KEYS and name not in protocol.inputs:
+        return value
     if isinstance(value, str) and isinstance(protocol.inputs[name].type, Num):
         match = _WITH_UNIT.fullmatch(value)
         if match:
@@ -229,7 +253,7 @@ def _suggest(name: str, choices) -> str:
 def run_case(protocol: Protocol, case: Case) -> Outcome:
     """Evaluate one case and compare with what it expects."""
     try:
-        result = protocol.evaluate(case.patient)
+        result = protocol.evaluate(case.patient, as_of=case.as_of)
     except DataError as problem:
         return Outcome(case, None, tuple(f"patient data refused: {p}" for p in problem.problems))
     failures = []

@@ -12,6 +12,7 @@ from typing import Any, Optional, Union
 import attrs
 
 from . import ast, units
+from .events import DOSE_UNIT, EVENT_KEYS, KEY_OF_KIND
 from .source import Diagnostic, Source, Span, quoted
 
 
@@ -51,11 +52,22 @@ class Str:
 
 
 @attrs.frozen
+class Events:
+    """An event input: the patient's events of a kind whose code is in a value set."""
+
+    kind: str  # "condition" | "procedure" | "medication"
+    valueset: str
+    owner: str
+    codes: Any = attrs.field(default=None, eq=False, repr=False)  # the valuesets.ValueSet
+    complete: str = ""  # what is declared complete: the kind's key ("conditions") or the input's name; "" if not
+
+
+@attrs.frozen
 class Err:
     """The type of an expression that already has an error: it raises no more."""
 
 
-Type = Union[Num, Bool, Cat, Str, Err]
+Type = Union[Num, Bool, Cat, Str, Events, Err]
 BARE = Num(units.DIMENSIONLESS, bare=True)
 PLAIN = Num(units.DIMENSIONLESS)
 
@@ -72,6 +84,8 @@ def describe(t: Type) -> str:
         return f"a category ({t.owner})"
     if isinstance(t, Str):
         return f"the text {quoted(t.value)}"
+    if isinstance(t, Events):
+        return f"the {t.kind} events of '{t.owner}'"
     return "an invalid value"
 
 
@@ -85,6 +99,8 @@ class InputInfo:
     label: Optional[str] = None
     span: Span = attrs.field(eq=False, default=Span(0, 0))
     whole: bool = False  # `integer`: patient values must be whole numbers
+    look_back: Optional[Any] = None  # records.Window: how old the current value may be
+    normal: Optional[tuple[float, float]] = None  # the default reference range (`normal LOW..HIGH`)
 
 
 @attrs.frozen
@@ -116,6 +132,10 @@ class Checked:
     types: dict[int, Type]  # id(node) -> type; nodes are values, so identity is the key
     diagnostics: list[Diagnostic]
     functions: dict[str, FunctionInfo] = attrs.Factory(dict)  # this file's and imported ones
+    valuesets: dict = attrs.field(factory=dict)  # name -> valuesets.ValueSet
+    complete: frozenset = frozenset()  # kinds of record ("conditions", ...) and input names declared complete
+    windows: dict = attrs.field(factory=dict)  # id(ast.Call) -> records.Window of an aggregate's `within`
+    limits: dict = attrs.field(factory=dict)  # id(ast.Limit) -> the input whose limit of normal it is
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -177,6 +197,12 @@ def library_path(name: str) -> Path:
     return Path(__file__).parent / "library" / f"{name}.rules"
 
 
+# Functions over an event input's events (events.py computes them at the index date).
+EVENT_FUNCTIONS = frozenset({"any", "count", "time since", "on", "dose", "stable_for", "exposure"})
+MEDICATION_FUNCTIONS = frozenset({"on", "dose", "stable_for", "exposure"})
+WINDOWED_FUNCTIONS = frozenset({"any", "count", "exposure"})
+
+
 def check(source: Source, tree: ast.RulesFile) -> Checked:
     """Check a parsed rules file (and the files it imports)."""
     return _Checker(source, tree).run()
@@ -219,6 +245,11 @@ class _Checker:
         self.in_cycle: set[str] = set()
         self.header: Optional[ast.Header] = None
         self.criteria: list[ast.Criterion] = []
+        self.valuesets: dict = {}
+        self.valueset_nodes: dict[str, ast.ValueSet] = {}
+        self.complete: set[str] = set()
+        self.windows: dict = {}
+        self.limits: dict = {}  # id(ast.Limit) -> the input whose limit of normal it multiplies
 
     # diagnostics
     def error(self, code: str, message: str, span: Span) -> Err:
@@ -279,6 +310,10 @@ class _Checker:
             types=self.types,
             diagnostics=self.diagnostics,
             functions=functions,
+            valuesets=self.valuesets,
+            complete=frozenset(self.complete),
+            windows=self.windows,
+            limits=self.limits,
         )
 
     # ------------------------------------------------------------- declarations
@@ -287,6 +322,9 @@ class _Checker:
         for statement in self.tree.statements:
             if isinstance(statement, ast.Import):
                 self.load_import(statement)
+        for statement in self.tree.statements:  # first, so that an input may use a value set declared below
+            if isinstance(statement, ast.ValueSet):
+                self.declare_valueset(statement)
         for index, statement in enumerate(self.tree.statements):
             if self.module and isinstance(statement, (ast.Header, ast.Input, ast.Criterion)):
                 what = {ast.Header: "a protocol header", ast.Input: "an input", ast.Criterion: "a criterion"}
@@ -336,6 +374,58 @@ class _Checker:
                 else:
                     ids.add(statement.id)
                 self.criteria.append(statement)
+        for statement in self.tree.statements:  # last: a kind may be an input's name
+            if isinstance(statement, ast.Complete):
+                self.declare_complete(statement)
+        for name, info in self.inputs.items():
+            t = info.type
+            if isinstance(t, Events):
+                declared = name if name in self.complete else KEY_OF_KIND[t.kind] if KEY_OF_KIND[t.kind] in self.complete else ""
+                self.inputs[name] = attrs.evolve(info, type=attrs.evolve(t, complete=declared))
+
+    def declare_valueset(self, node: ast.ValueSet) -> None:
+        from . import valuesets
+
+        if node.name in self.valueset_nodes:
+            self.error("E102", f"value set '{node.name}' is already declared: give this one another name", node.name_span)
+            return
+        self.valueset_nodes[node.name] = node
+        try:
+            if node.path is not None:
+                # relative to the rules file; a text that is no file (`loads`) reads from the working directory
+                base = Path(self.source.name).parent if not self.source.name.startswith("<") else Path()
+                target = Path(node.path) if Path(node.path).is_absolute() else base / node.path
+                loaded = valuesets.load(target, node.name)
+            else:
+                if valuesets.canonical_system(node.system) is None:
+                    self.error("E501", valuesets.system_problem(node.system), node.system_span)
+                    return
+                problems = []
+                for code in node.codes:
+                    try:
+                        valuesets.parse_pattern(valuesets.canonical_system(node.system), code.value)
+                    except ValueError as problem:
+                        problems.append(self.error("E501", f"value set '{node.name}': {problem}", code.span))
+                if problems:
+                    return
+                loaded = valuesets.ValueSet([(node.system, c.value) for c in node.codes], node.name)
+        except valuesets.ValueSetError as problem:
+            self.error("E501", f"value set '{node.name}' cannot be loaded: {problem}", node.span)
+            return
+        self.valuesets[node.name] = loaded
+
+    def declare_complete(self, node: ast.Complete) -> None:
+        for kind, span in zip(node.kinds, node.kind_spans):
+            if kind in EVENT_KEYS or kind in self.inputs:
+                self.complete.add(kind)
+            else:
+                known = list(EVENT_KEYS) + list(self.inputs)
+                self.error(
+                    "E504",
+                    f"'{kind}' is not a kind of record (conditions, procedures, medications) or an input"
+                    f"{_did_you_mean(kind, known)}",
+                    span,
+                )
 
     # ------------------------------------------------------------- functions and imports
     def declare_function(self, node: ast.Function) -> None:
@@ -480,6 +570,14 @@ class _Checker:
                 self.imported[name] = info
 
     def declare_input(self, node: ast.Input) -> InputInfo:
+        if node.name in EVENT_KEYS:
+            self.error(
+                "E503",
+                f"'{node.name}' is the key of patient data that lists the {node.name} (events): give this input another name",
+                node.name_span,
+            )
+        if isinstance(node.type, ast.EventType):
+            return self.declare_events(node)
         seen: set[type] = set()
         for attribute in node.attributes:
             if type(attribute) in seen:
@@ -489,11 +587,12 @@ class _Checker:
         label_text = label.text if label else None
         if isinstance(node.type, ast.BooleanType) or isinstance(node.type, ast.CategoryType):
             for attribute in node.attributes:
-                if isinstance(attribute, (ast.Range, ast.MolarMass)):
-                    what = "a range" if isinstance(attribute, ast.Range) else "a molar mass"
+                if isinstance(attribute, (ast.Range, ast.MolarMass, ast.Normal)):
+                    what = {ast.Range: "a range", ast.MolarMass: "a molar mass", ast.Normal: "a normal range"}[
+                        type(attribute)]
                     self.error("E302", f"only number inputs can have {what}; '{node.name}' is not a number", attribute.span)
             if isinstance(node.type, ast.BooleanType):
-                return InputInfo(node.name, Bool(), label=label_text, span=node.name_span)
+                return InputInfo(node.name, Bool(), label=label_text, span=node.name_span, look_back=self.look_back(node))
             values: list[str] = []
             for value in node.type.values:
                 if value.value in values:
@@ -501,7 +600,7 @@ class _Checker:
                 else:
                     values.append(value.value)
             category = Cat(tuple(values), node.name, ordered=node.type.ordered)
-            return InputInfo(node.name, category, label=label_text, span=node.name_span)
+            return InputInfo(node.name, category, label=label_text, span=node.name_span, look_back=self.look_back(node))
 
         unit = units.DIMENSIONLESS
         failed = False  # the input's own declaration has an error: its uses raise no more
@@ -562,7 +661,157 @@ class _Checker:
             else:
                 bounds = (low, high)
         t = Err() if failed else Num(unit, molar_mass=molar_mass)
-        return InputInfo(node.name, t, bounds, label_text, node.name_span, whole=node.type.whole)
+        return InputInfo(node.name, t, bounds, label_text, node.name_span, whole=node.type.whole,
+                         look_back=self.look_back(node), normal=self.normal(node))
+
+    def declare_events(self, node: ast.Input) -> InputInfo:
+        from .valuesets import KIND_SYSTEMS
+
+        label = node.attribute(ast.Label)
+        for attribute in node.attributes:
+            if not isinstance(attribute, ast.Label):
+                what = "a range" if isinstance(attribute, ast.Range) else "a molar mass"
+                self.error("E302", f"only number inputs can have {what}; '{node.name}' lists {node.type.kind}s", attribute.span)
+        name = node.type.valueset
+        t: Type = Events(node.type.kind, name, node.name, self.valuesets.get(name))
+        if name not in self.valuesets:
+            if name not in self.valueset_nodes:  # a value set with errors was reported already
+                self.error(
+                    "E502",
+                    f"there is no value set '{name}'{_did_you_mean(name, list(self.valueset_nodes))}: "
+                    f"declare it with 'valueset {name}: SYSTEM \"CODE\", ...'",
+                    node.type.valueset_span,
+                )
+            t = Err()
+        else:
+            systems = self.valuesets[name].systems
+            expected = KIND_SYSTEMS[node.type.kind]
+            known = {"ICD10", "SNOMED", "LOINC", "ATC", "RxNorm"}
+            if systems <= known and not systems & expected:
+                self.warning(
+                    "W501",
+                    f"value set '{name}' holds {', '.join(sorted(systems))} codes, which do not code {node.type.kind}s "
+                    f"(those are coded in {', '.join(sorted(expected))}): no {node.type.kind} will match",
+                    node.type.valueset_span,
+                )
+        return InputInfo(node.name, t, label=label.text if label else None, span=node.name_span)
+
+    # ------------------------------------------------------------- dated records
+    def look_back(self, node: ast.Input):
+        attribute = node.attribute(ast.LookBack)
+        return None if attribute is None else self.window(attribute.amount, "a look-back")
+
+    def normal(self, node: ast.Input) -> Optional[tuple[float, float]]:
+        attribute = node.attribute(ast.Normal)
+        if attribute is None or not (self.finite_literal(attribute.low) & self.finite_literal(attribute.high)):
+            return None
+        if attribute.low.value > attribute.high.value:
+            self.error("E302", f"the normal range of '{node.name}' runs from {attribute.low.text} down to "
+                       f"{attribute.high.text}: write the lower limit first", attribute.span)
+            return None
+        return (attribute.low.value, attribute.high.value)
+
+    def visit_Limit(self, node: ast.Limit, want_bool: bool) -> Type:
+        self.visit(node.factor, want_bool=False)
+        name = self.limits.get(id(node))
+        if name is None:
+            return self.error(
+                "E604",
+                f"'x {node.limit}' is a multiple of the limit of normal of the input compared with it: write it "
+                f"beside that input's name (ALT <= 2.5 x ULN), or use {node.limit.lower()}(NAME)",
+                node.span,
+            )
+        return self.inputs[name].type
+
+    def window(self, number: ast.Number, what: str = "a window"):
+        """The records.Window of a duration literal, or an error (E601) and None."""
+        from . import records
+
+        self.visit(number, want_bool=False)
+        t = self.types.get(id(number))
+        if isinstance(t, Err):
+            return None
+        window = None
+        if isinstance(t, Num) and not t.bare:
+            factor = units.conversion_factor(t.unit, units.parse_unit("d"))
+            names = {1 / 24: "h", 1.0: "d", 7.0: "wk", 30.4375: "mo", 365.25: "a"}
+            unit = next((u for f, u in names.items() if factor is not None and abs(factor - f) < 1e-9), None)
+            window = records.window_of(unit, number.value) if unit else None
+        if window is None:
+            self.error(
+                "E601",
+                f"{what} is a whole number of hours, days, weeks, months or years (such as 12 months), "
+                f"not {self.source.slice(number.span)}",
+                number.span,
+            )
+        return window
+
+    def is_record_call(self, node: ast.Call) -> bool:
+        return is_record_call(self.inputs, node)
+
+    def visit_record_call(self, node: ast.Call) -> Type:
+        from .records import CONDITION_AGGREGATES, NUMERIC_AGGREGATES
+
+        name = node.function
+        shown = "time since" if name == "time since" else f"{name}()"
+        (argument,) = node.args
+        window = None
+        if node.window is not None:
+            if name in ("uln", "lln"):
+                return self.error("E602", f"{shown} does not take a window: it is the limit of the current value",
+                                  node.window.span)
+            if name == "time since":
+                return self.error("E602", "time since does not take a window: it counts from the latest value", node.window.span)
+            window = self.window(node.window)
+            if window is None:
+                return Err()
+            self.windows[id(node)] = window
+        names = sorted({n.name for n in ast.walk(argument) if isinstance(n, ast.Name)})
+        inputs = [n for n in names if n in self.inputs]
+        others = [n for n in names if n not in self.inputs]
+        bare = isinstance(argument, ast.Name)
+        if name in CONDITION_AGGREGATES and not (name == "count" and bare):
+            if others or len(inputs) != 1:
+                t = self.visit(argument, want_bool=True)
+                if isinstance(t, Err):
+                    return t
+                read = ", ".join(f"'{n}'" for n in names) or "no input"
+                return self.error(
+                    "E602",
+                    f"the condition of {shown} reads exactly one input with dated values, and no definitions; "
+                    f"this one reads {read}",
+                    argument.span,
+                )
+            t = self.expect_bool(argument, shown)
+            if isinstance(t, Err):
+                return t
+        else:
+            if not bare or argument.name not in self.inputs:
+                if isinstance(self.visit(argument, want_bool=False), Err):
+                    return Err()
+                return self.error("E602", f"{shown} takes the name of an input with dated values", argument.span)
+            t = self.visit(argument, want_bool=False)
+            if isinstance(t, Err):
+                return t
+            if name in NUMERIC_AGGREGATES | {"rate", "uln", "lln"} and not isinstance(t, Num):
+                return self.error("E602", f"{shown} takes a number input, but '{argument.name}' is {describe(t)}", argument.span)
+        info = self.inputs[inputs[0]] if inputs else None
+        if window is not None and name == "rate" and window.days() == 0:
+            self.error("E603", f"rate() needs two values at different times, which 'within {window.text()}' cannot hold: "
+                       "give a longer window", node.window.span)
+        if window is not None and info is not None and info.look_back is not None and window.days() > info.look_back.days():
+            self.warning("W601", f"the window {window.text()} is longer than the look-back of '{info.name}' "
+                         f"({info.look_back.text()}), so values that old are read here but never as its current value",
+                         node.window.span)
+        if name in ("count",):
+            return PLAIN
+        if name in ("any", "all"):
+            return Bool()
+        if name in ("duration", "time since"):
+            return Num(units.parse_unit("d"))
+        if name == "rate":
+            return Num(units.divide(t.unit, units.parse_unit("d")), molar_mass=t.molar_mass)
+        return t
 
     def resolve_unit(self, text: str, span: Span) -> Optional[units.Unit]:
         try:
@@ -709,7 +958,8 @@ class _Checker:
                 node.span,
             )
         if node.name in self.inputs:
-            return self.inputs[node.name].type
+            t = self.inputs[node.name].type
+            return Bool() if isinstance(t, Events) else t  # bare: whether there is such an event
         if node.name in self.definitions:
             return self.definition_type(node.name)
         if self.free_names:
@@ -790,12 +1040,20 @@ class _Checker:
         return Err() if failed else result
 
     def visit_Call(self, node: ast.Call, want_bool: bool) -> Type:
-        if node.function in self.functions or node.function in self.imported:
+        if node.window is None and (node.function in self.functions or node.function in self.imported):
             if node.function in self.functions or self.imported[node.function].parameters is not None:
                 return self.visit_user_call(node)
+        if self.is_record_call(node):
+            return self.visit_record_call(node)
+        if node.function in EVENT_FUNCTIONS:
+            return self.visit_event_call(node)
+        if node.window is not None:
+            return self.error("E505", f"{node.function}() does not take a window ('within ...')", node.window.span)
         if node.function not in FUNCTIONS:
             callable_ = [n for n in self.functions] + [n for n, i in self.imported.items() if i.parameters is not None]
-            suggestion = _did_you_mean(node.function, sorted(FUNCTIONS) + sorted(callable_))
+            suggestion = _did_you_mean(
+                node.function, sorted(FUNCTIONS) + sorted(EVENT_FUNCTIONS - {"time since"}) + sorted(callable_)
+            )
             return self.error("E106", f"there is no function '{node.function}'{suggestion}", node.function_span)
         fewest, most = FUNCTIONS[node.function]
         count = len(node.args)
@@ -846,6 +1104,35 @@ class _Checker:
                     return result
             return result
         return first
+
+    def visit_event_call(self, node: ast.Call) -> Type:
+        name = node.function
+        shown = "time since" if name == "time since" else f"{name}()"
+        if len(node.args) != 1:
+            return self.error("E106", f"{shown} takes 1 argument, but {len(node.args)} given", node.function_span)
+        (argument,) = node.args
+        events = self.inputs.get(argument.name).type if isinstance(argument, ast.Name) and argument.name in self.inputs else None
+        if not isinstance(events, Events):
+            if isinstance(events, Err) or isinstance(self.visit(argument, want_bool=False), Err):
+                return Err()
+            return self.error("E505", f"{shown} takes the name of a condition, procedure or medication input", argument.span)
+        self.types[id(argument)] = events
+        if name in MEDICATION_FUNCTIONS and events.kind != "medication":
+            return self.error("E505", f"{shown} is about medications, but '{argument.name}' lists {events.kind}s", node.span)
+        if node.window is not None:
+            if name not in WINDOWED_FUNCTIONS:
+                return self.error("E505", f"{shown} does not take a window ('within ...'): it is at the index date", node.window.span)
+            window = self.window(node.window)  # E601 unless a whole duration
+            if window is None:
+                return Err()
+            self.windows[id(node)] = window
+        if name in ("any", "on"):
+            return Bool()
+        if name == "count":
+            return PLAIN
+        if name == "dose":
+            return Num(units.parse_unit(DOSE_UNIT))
+        return Num(units.parse_unit("d"))
 
     def visit_Negate(self, node: ast.Negate, want_bool: bool) -> Type:
         t = self.visit(node.operand, want_bool=False)
@@ -943,6 +1230,13 @@ class _Checker:
                 self.free_category(left)
             if op in ("=", "!=") and isinstance(left, ast.String):
                 self.free_category(right)
+        for index, operand in enumerate(node.operands):
+            if isinstance(operand, ast.Limit):  # `ALT <= 2.5 x ULN`: the ULN of the input beside it
+                beside = [node.operands[i] for i in (index - 1, index + 1) if 0 <= i < len(node.operands)]
+                names = [b.name for b in beside if isinstance(b, ast.Name) and b.name in self.inputs
+                         and isinstance(self.inputs[b.name].type, Num)]
+                if len(names) == 1:
+                    self.limits[id(operand)] = names[0]
         types = [self.visit(operand, want_bool=False) for operand in node.operands]
         failed = False
         for (left_node, left), op, (right_node, right) in zip(
@@ -1320,6 +1614,20 @@ def _cycle_path(graph: dict[str, list[str]], start: str, members: set[str]) -> l
                 parents[child] = node
                 queue.append(child)
     return [start, start]
+
+
+def is_record_call(inputs: dict, node: ast.Call) -> bool:
+    """Whether a call is an aggregate over an input's dated values (not over events, not the plain min/max)."""
+    from .records import AGGREGATES
+
+    if node.function in ("uln", "lln"):
+        return len(node.args) == 1
+    if node.function != "time since" and (node.function not in AGGREGATES or len(node.args) != 1):
+        return False
+    if node.function in ("min", "max") and node.window is None:  # max(X) stays the ordinary function's E106
+        return False
+    names = {n.name for arg in node.args for n in ast.walk(arg) if isinstance(n, ast.Name)}
+    return not any(isinstance(inputs[n].type, Events) for n in names if n in inputs)
 
 
 def inputs_read(checked: Checked, expr) -> frozenset[str]:

@@ -117,6 +117,7 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("patient", metavar="PATIENT", help="patient JSON file, or - for standard input")
     evaluate.add_argument("--format", choices=("text", "json", "html"), default="text",
                           help="output format (html: a self-contained page)")
+    evaluate.add_argument("--as-of", metavar="DATE", default=None, help="the index date, YYYY-MM-DD (for dated data)")
     return parser
 
 
@@ -398,13 +399,18 @@ def _example(args) -> int:
         for criterion in core:
             print(f"  {criterion.id}: {' '.join(protocol.source.slice(criterion.expr.span).split())}", file=sys.stderr)
     else:
+        from .records import dated_construct
+
+        dated = dated_construct(protocol.program)
+        why = (f": examples are single values, and {dated} may need dated values to pass" if dated else "")
         print(f"{args.rules}: no eligible patient was found within the search budget "
-              "(nothing is proven either way)", file=sys.stderr)
+              f"(nothing is proven either way){why}", file=sys.stderr)
     return EXIT_PROBLEMS
 
 
 # ------------------------------------------------------------------------ screen
 def _screen(args) -> int:
+    from .backends import Unsupported
     from .screen import ScreenError, screen
 
     protocol = _load_rules(args.rules)
@@ -424,6 +430,8 @@ def _screen(args) -> int:
                         id_column=args.id, output=output, progress=sys.stderr.isatty())
     except ScreenError as problem:
         raise _Usage(str(problem)) from None
+    except Unsupported as problem:  # a construct SQL does not compute (events, dated values): said in words
+        raise _Usage(f"{args.rules}: {problem}") from None
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     rejects = result.rejects.to_pylist()
@@ -485,7 +493,7 @@ def _eval(args) -> int:
         raw = _read_text(Path(args.patient), "patient JSON")
     try:
         data = _load_json(raw)
-        result = protocol.evaluate(data)
+        result = protocol.evaluate(data, as_of=args.as_of)
     except ValueError as problem:  # DataError, and JSON that does not parse
         print(f"{patient_name}: {problem}", file=sys.stderr)
         return EXIT_PROBLEMS

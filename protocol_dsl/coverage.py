@@ -96,6 +96,22 @@ class Boundary:
 
 
 @attrs.define
+class WindowBoundary(Boundary):
+    """A window `within N UNIT` of an aggregate: the cases with a value on its first day, and one the day before."""
+
+    window: Any = None
+    input: str = ""
+
+    def hint(self) -> str:
+        wanted = []
+        if not self.on:
+            wanted.append(f"a case with a value of {self.input} exactly {self.window.text()} before the index date")
+        if not self.across:
+            wanted.append(f"a case with a value of {self.input} one day earlier")
+        return " and ".join(wanted)
+
+
+@attrs.define
 class Coverage:
     """Coverage of one rules file by its cases."""
 
@@ -200,6 +216,13 @@ def measure(protocol: Protocol, named_results: list[tuple[str, Result]]) -> Cove
     criteria = [Outcomes(c.id, *where(c)) for c in checked.criteria]
     comparisons: dict[int, Outcomes] = {}
     boundaries: dict[tuple[int, int], Boundary] = {}
+    for node in _windows(checked):
+        name = next(n.name for n in ast.walk(node.args[0]) if isinstance(n, ast.Name) and n.name in checked.inputs)
+        window = checked.windows[id(node)]
+        boundaries[(id(node), 0)] = WindowBoundary(
+            f"{text(node.args[0])} within {window.text()}", *where(node.window), node, 0,
+            float(node.window.value), node.window.unit or "", 1.0, window=window, input=name,
+        )
     for node in _comparisons(checked):
         comparisons[id(node)] = Outcomes(text(node), *where(node))
         if not isinstance(node, ast.Compare):
@@ -229,6 +252,9 @@ def measure(protocol: Protocol, named_results: list[tuple[str, Result]]) -> Cove
             boundaries[(id(node), index)] = boundary
 
     for name, result in named_results:
+        for boundary in boundaries.values():
+            if isinstance(boundary, WindowBoundary):
+                _window_boundary(boundary, result, name)
         for row, criterion in zip(criteria, result.criteria.values()):
             row.counts[criterion.value] += 1
         for criterion in result.criteria.values():
@@ -327,13 +353,64 @@ def _ordered_boundaries(trace: Trace, scale: tuple, boundaries: dict, case: str)
                 boundary.across.append(case)
 
 
-def _comparisons(checked) -> list:
-    """Every comparison and membership test reachable from the criteria, in file order."""
+def _window_boundary(boundary: WindowBoundary, result: Result, case: str) -> None:
+    import datetime
+
+    from .records import window_start
+
+    values = result.values
+    as_of = getattr(values, "as_of", None)
+    items = getattr(values, "series", {}).get(boundary.input, ())
+    if as_of is None or not items:
+        return
+    first = window_start(as_of, boundary.window)
+    for obs in items:
+        if obs.time is None:
+            continue
+        if obs.time.date() == first.date() and case not in boundary.on:
+            boundary.on.append(case)
+        if obs.time.date() == (first - datetime.timedelta(days=1)).date() and case not in boundary.across:
+            boundary.across.append(case)
+
+
+def _windows(checked) -> list:
+    """Every aggregate with a window over dated values reachable from the criteria, in file order."""
+    from .checker import is_record_call
+
+    return [n for n in _reachable(checked) if isinstance(n, ast.Call) and id(n) in checked.windows
+            and is_record_call(checked.inputs, n)]
+
+
+def _reachable(checked) -> list:
+    """Every syntax node reachable from the criteria, through definitions, in file order."""
     seen: dict[int, Any] = {}
     pending = [c.expr for c in checked.criteria]
     visited_definitions: set[str] = set()
     while pending:
         node = pending.pop()
+        seen[id(node)] = node
+        if isinstance(node, ast.Name) and node.name in checked.definitions and node.name not in visited_definitions:
+            visited_definitions.add(node.name)
+            pending.append(checked.definitions[node.name].expr)
+        pending.extend(ast.children(node))
+    return sorted(seen.values(), key=lambda n: n.span.start)
+
+
+def _comparisons(checked) -> list:
+    """Every comparison and membership test reachable from the criteria, in file order.
+
+    A condition inside an aggregate is evaluated once per dated value and not traced:
+    its window is covered instead (`_windows`).
+    """
+    from .checker import is_record_call
+
+    seen: dict[int, Any] = {}
+    pending = [c.expr for c in checked.criteria]
+    visited_definitions: set[str] = set()
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Call) and is_record_call(checked.inputs, node):
+            continue
         if isinstance(node, (ast.Compare, ast.Membership)):
             seen[id(node)] = node
         if isinstance(node, ast.Name) and node.name in checked.definitions and node.name not in visited_definitions:

@@ -8,7 +8,7 @@ import re
 from typing import Any, Mapping
 
 from . import units
-from .checker import Bool, Cat, InputInfo, Num
+from .checker import Bool, Cat, Events, InputInfo, Num
 from .errors import DataError
 from .source import quoted
 
@@ -47,19 +47,31 @@ def _with_unit(value: float, unit: units.Unit) -> str:
     return f"{format_number(value)} {unit.text}" if not unit.is_dimensionless else format_number(value)
 
 
-def prepare(inputs: Mapping[str, InputInfo], data: Any) -> tuple[dict[str, Any], list[str]]:
+def prepare(inputs: Mapping[str, InputInfo], data: Any, as_of=None) -> tuple[dict[str, Any], list[str]]:
     """Validate one patient; return every input's value (None when unknown) and warnings.
 
+    Event inputs (conditions, procedures, medications) get an `events.EventRecord`: the
+    events whose code is in the input's value set, at the index date `as_of` (a date).
     Raises DataError listing every invalid value, each with its input and the value.
     """
     if not isinstance(data, Mapping):
         raise DataError([f"patient data must be an object of input names and values, not {_show(data)}"])
     values: dict[str, Any] = {}
     problems: list[str] = []
+    warnings: list[str] = []
+    series: dict[str, tuple] = {}
+    used: dict[str, Any] = {}
+    if any(isinstance(info.type, Events) for info in inputs.values()):
+        problems += _event_records(inputs, data, as_of, values)
     for name, info in inputs.items():
+        if isinstance(info.type, Events):
+            continue
         raw = data.get(name)
         if raw is None:
             values[name] = None
+            continue
+        if isinstance(raw, list):
+            values[name] = _dated(name, info, raw, as_of, series, used, problems, warnings)
             continue
         try:
             values[name] = _value(info, raw)
@@ -67,13 +79,147 @@ def prepare(inputs: Mapping[str, InputInfo], data: Any) -> tuple[dict[str, Any],
             problems.append(f"{name}: {problem}")
     if problems:
         raise DataError(problems)
-    return values, unknown_keys(inputs, [key for key in data if key not in inputs])
+    record = Record(values)
+    record.as_of, record.series, record.used = as_of, series, used
+    return record, warnings + unknown_keys(inputs, [key for key in data if key not in inputs])
+
+
+class Record(dict):
+    """A patient's values (input name -> current value, None when unknown) and their dated values.
+
+    `series`: input name -> its dated values at or before the index date, oldest first (an
+    input given one undated value has none: it is one value at the index date);
+    `used`: input name -> the dated value that is its current value; `as_of`: the index date.
+    """
+
+    as_of = None
+    series: dict = {}
+    used: dict = {}
+
+
+def _dated(name, info, raw: list, as_of, series: dict, used: dict, problems: list, warnings: list):
+    """The current value of an input given as dated values; its values into `series`."""
+    from . import records
+
+    if as_of is None:
+        problems.append(f"{name}: dated values need an index date (give --as-of, or as_of=...)")
+        return None
+    items = []
+    for index, item in enumerate(raw):
+        where = f"{name}[{index}]"
+        if not isinstance(item, Mapping):
+            problems.append(f'{where}: a dated value is {{"value": ..., "time": "YYYY-MM-DD"}}, got {_show(item)}')
+            continue
+        time_text = item.get("time")
+        if isinstance(time_text, str):
+            where += f" ({time_text})"
+        extra = set(item) - {"value", "unit", "time", "range", "status"}
+        if extra:
+            problems.append(f"{where}: unknown field{'s' if len(extra) > 1 else ''} "
+                            f"{', '.join(quoted(str(k)) for k in sorted(extra, key=str))} (a dated value has value, "
+                            f"unit, time, range, status)")
+            continue
+        status = item.get("status")
+        if status is not None and status not in records.STATUSES:
+            problems.append(f"{where}: status {_show(status)} is not one of "
+                            f"{', '.join(sorted(records.STATUSES))}")
+            continue
+        if status in records.STATUS_LEFT_OUT:
+            warnings.append(f"{where}: a value {status} is not a value, and was left out")
+            continue
+        if "time" not in item:
+            problems.append(f'{where}: a dated value needs its "time" ("YYYY-MM-DD")')
+            continue
+        try:
+            time = records.parse_time(time_text)
+        except ValueError as problem:
+            problems.append(f"{where}: {problem}")
+            continue
+        if item.get("value") is None:
+            problems.append(f'{where}: "value" is missing or null: leave the item out when there is no value')
+            continue
+        single = item["value"] if "unit" not in item else {"value": item["value"], "unit": item["unit"]}
+        try:
+            value = _value(info, single)
+            low, high = _reference_range(info, item.get("range"), item.get("unit"))
+        except ValueError as problem:
+            problems.append(f"{where}: {problem}")
+            continue
+        if time.date() > as_of:  # not part of the record at the index date
+            continue
+        items.append(records.Obs(value, time, low, high))
+    items.sort(key=lambda o: o.time)
+    series[name] = tuple(items)
+    current = [o for o in items if info.look_back is None or o.time >= records.window_start(as_of, info.look_back)]
+    if not current:
+        return None
+    used[name] = current[-1]
+    return current[-1].value
+
+
+def _reference_range(info, raw, unit_text):
+    """(low, high) of an item's own reference range, in the input's unit; either may be None."""
+    if raw is None:
+        return None, None
+    if not isinstance(raw, Mapping) or set(raw) - {"low", "high"}:
+        raise ValueError(f'a reference range is {{"low": L, "high": H}}, got {_show(raw)}')
+    if not isinstance(info.type, Num):
+        raise ValueError("only a number has a reference range")
+    bounds = []
+    for key in ("low", "high"):
+        bound = raw.get(key)
+        if bound is None:
+            bounds.append(None)
+        else:
+            bounds.append(_number(info.type, bound if unit_text is None else {"value": bound, "unit": unit_text}))
+    return tuple(bounds)
+
+
+def _event_records(inputs, data, as_of, values) -> list[str]:
+    """Each event input's EventRecord into `values`; the problems of the events, if any."""
+    from . import events as ev
+
+    try:
+        by_kind = ev.prepare_events(data, _convert_dose)
+    except DataError as error:
+        return error.problems
+    problems = []
+    for name, info in inputs.items():
+        t = info.type
+        if not isinstance(t, Events):
+            continue
+        key = ev.KEY_OF_KIND[t.kind]
+        matching = tuple(e for e in by_kind[t.kind] if t.codes.matches(e.system, e.code))
+        if by_kind[t.kind] and as_of is None:
+            problems.append(f"{name}: dated events ({key}) need an index date (give --as-of, or as_of=...)")
+        values[name] = ev.EventRecord(matching, t.complete, as_of, t.kind)
+    return problems
+
+
+def _convert_dose(value: float, unit_text: str) -> float:
+    from .events import DOSE_UNIT
+
+    try:
+        given = units.parse_unit(unit_text)
+    except units.UnitError as problem:
+        raise ValueError(f"{format_number(value)} {unit_text}: {problem}") from None
+    factor = units.conversion_factor(given, units.parse_unit(DOSE_UNIT))
+    if factor is None:
+        raise ValueError(f"{format_number(value)} {unit_text} is not a daily dose: it cannot be converted to {DOSE_UNIT}")
+    return value * factor
 
 
 def unknown_keys(inputs: Mapping[str, InputInfo], keys) -> list[str]:
-    """A warning for each key of patient data that is not an input (nothing else is done with it)."""
+    """A warning for each key of patient data that is not an input (nothing else is done with it).
+
+    The keys that list events (conditions, procedures, medications) are part of any record.
+    """
+    from .events import EVENT_KEYS
+
     warnings = []
     for key in keys:
+        if key in EVENT_KEYS:
+            continue
         close = difflib.get_close_matches(str(key), list(inputs), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         warnings.append(f"'{key}' is not an input of this protocol and was ignored{hint}")

@@ -66,3 +66,22 @@ CODES.update(
         "W303": "criterion without its original text (--strict)",
     }
 )
+CODES.update(
+    {
+        "E501": "invalid value set",
+        "E502": "value set not declared",
+        "E503": "input named like a key of patient events",
+        "E504": "complete of something that is not a kind of record or an input",
+        "E505": "event function used on the wrong thing",
+        "W501": "value set of a coding system this kind of event is not coded in",
+    }
+)
+CODES.update(
+    {
+        "E601": "window or look-back that is not a duration",
+        "E602": "aggregate over something that is not one dated input",
+        "E603": "window that cannot hold what the aggregate needs",
+        "E604": "x ULN without an input beside it",
+        "W601": "window longer than the input's look-back",
+    }
+)

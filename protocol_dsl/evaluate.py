@@ -79,7 +79,7 @@ class Result:
             values = self.values
             self._criteria = {}
             for node, value, lowered in zip(self.protocol.checked.criteria, self._outcome, self.protocol.program.criteria):
-                missing = sorted(n for n in lowered.reads if values[n] is None) if value is None else []
+                missing = sorted(n for n in lowered.reads if absent(values[n])) if value is None else []
                 self._criteria[node.id] = CriterionResult(self, node, value, missing)
         return self._criteria
 
@@ -140,19 +140,53 @@ class Result:
         return f"Result(status={self.status.value!r}, missing={self.missing!r})"
 
 
+def absent(value: Any) -> bool:
+    """Whether an input has no value: unknown, or an event input with no event and a record not declared complete."""
+    if value is None:
+        return True
+    from .events import EventRecord
+
+    return isinstance(value, EventRecord) and not value.events and not value.complete
+
+
 def _text(source, node) -> str:
     return " ".join(source.slice(node.span).split())
 
 
 def _trace_dict(trace: Trace, source) -> dict:
     line, column = source.position(trace.node.span.start)
-    return {
+    shown = {
         "expr": _text(source, trace.node),
         "value": trace.value,
         "line": line,
         "column": column,
         "children": [_trace_dict(child, source) for child in trace.children],
     }
+    if trace.when[:4].isdigit():  # the dated value used: its date (YYYY-MM-DD)
+        shown["date"] = trace.when[:10]
+    elif trace.when:  # a limit of normal: where it came from
+        shown["limit"] = trace.when
+    return shown
+
+
+def _is_aggregate(checked: Checked, node: ast.Call) -> bool:
+    from .checker import is_record_call
+
+    return is_record_call(checked.inputs, node)
+
+
+def _no_values(node: ast.Call, text: str) -> str:
+    """Why an aggregate over dated values has no value."""
+    names = sorted({n.name for n in ast.walk(node.args[0]) if isinstance(n, ast.Name)}) if node.args else []
+    name = names[0] if len(names) == 1 else "the input"
+    window = f" within {node.window.text} {node.window.unit}" if node.window is not None else ""
+    if node.function in ("uln", "lln"):
+        return f"{text} is unknown: {name} has no reference range (give the result's range, or declare 'normal LOW..HIGH')"
+    if node.function == "rate":
+        return f"{text} is unknown: it needs two values of {name}{window} at different times"
+    if node.function in ("count", "any", "all", "duration"):
+        return f"{text} is unknown: no value of {name}{window}, or a value the condition cannot decide"
+    return f"{text} is unknown: no value of {name}{window}"
 
 
 _UNSEEN = object()  # an operand of a chain that evaluation did not reach
@@ -219,6 +253,8 @@ class Reasons:
         return self.reason(trace)
 
     def reason(self, trace: Trace) -> str:
+        if trace.note:
+            return self.show(trace)
         return getattr(self, "reason_" + type(trace.node).__name__, self.reason_other)(trace)
 
     # values
@@ -227,11 +263,24 @@ class Reasons:
         node, value = trace.node, trace.value
         if value is None:
             return self.unknown(trace)
+        if trace.note:  # an event construct: what it is, its value, and the events behind it
+            text = _text(self.source, node)
+            shown = text if isinstance(value, bool) else f"{text} {self.value(value, trace.unit)}"
+            return f"{'not ' if value is False else ''}{shown}: {trace.note}"
         if isinstance(node, ast.Number):
             return f"{node.text} {node.unit}" if node.unit else node.text
         if isinstance(node, ast.String):
             return quoted(node.value)
         shown = self.value(value, trace.unit)
+        if trace.when and (isinstance(node, ast.Limit) or (isinstance(node, ast.Call) and node.function in ("uln", "lln"))):
+            if isinstance(node, ast.Limit):  # the limit itself, and where it came from
+                return f"{node.factor.text} x {node.limit} {shown} ({trace.when})"
+            return f"{_text(self.source, node)} = {shown} ({trace.when})"
+        if trace.when:  # a dated value: which one, and when
+            since = isinstance(node, ast.Call) and node.function in ("time since", "duration")
+            shown += f" since {trace.when[:10]}" if since else f" on {trace.when}"
+            if not isinstance(node, ast.Name):
+                return f"{_text(self.source, node)} = {shown}"
         if isinstance(node, ast.Name):
             return f"{node.name} {shown}"
         if self.user_function(node):  # a score reads as its name and value: `meld(TB, INR, creatinine, dialysis) 25`
@@ -260,6 +309,8 @@ class Reasons:
     def unknown(self, trace: Trace) -> str:
         """Why a value is unknown: the inputs missing beneath it, or an undefined operation."""
         node = trace.node
+        if trace.note:
+            return trace.note
         if isinstance(node, ast.Name) and node.name not in self.checked.definitions:
             return f"{node.name} is missing"
         missing: list[str] = []
@@ -280,6 +331,12 @@ class Reasons:
     def undefined(self, trace: Trace) -> str:
         """Why an operation on known values has no value."""
         node, text = trace.node, _text(self.source, trace.node)
+        if isinstance(node, ast.Call) and _is_aggregate(self.checked, node):
+            return _no_values(node, text)
+        if isinstance(node, ast.Limit):
+            name = self.checked.limits.get(id(node), "the input")
+            return (f"{text} is unknown: {name} has no reference range (give the result's range, "
+                    f"or declare 'normal LOW..HIGH')")
         if isinstance(node, ast.Arithmetic) and node.op == "/" and trace.children[-1].value == 0:
             return f"{text} is undefined (division by zero)"
         if isinstance(node, ast.Call) and node.function in ("ln", "log10"):
@@ -301,6 +358,9 @@ class Reasons:
 
     def _collect_unknown(self, trace: Trace, missing: list[str], undefined: list[str]) -> None:
         node = trace.node
+        if trace.note:
+            undefined.append(trace.note)
+            return
         if isinstance(node, ast.Name) and node.name not in self.checked.definitions:
             missing.append(node.name)
             return

@@ -115,6 +115,13 @@ class _Formatter:
             return [f"define {node.name}("] + listed + [") ="] + self.lines(node.expr, _IF, INDENT)
         if isinstance(node, ast.Import):
             return [f"import {node.target}" if node.library else f"import {quoted(node.target)}"]
+        if isinstance(node, ast.ValueSet):
+            if node.path is not None:
+                return [f"valueset {node.name}: file {quoted(node.path)}"]
+            system = quoted(node.system) if node.system_quoted else node.system
+            return [f"valueset {node.name}: {system} " + ", ".join(quoted(c.value) for c in node.codes)]
+        if isinstance(node, ast.Complete):
+            return ["complete " + ", ".join(node.kinds)]
         text = f" {quoted(node.text)}" if node.text is not None else ""
         return self.headed(f"{node.kind} {node.id}{text}:", node.expr)
 
@@ -124,6 +131,8 @@ class _Formatter:
             return ("integer" if t.whole else "number") + (f" {unit_text(t.unit)}" if t.unit else "")
         if isinstance(t, ast.BooleanType):
             return "boolean"
+        if isinstance(t, ast.EventType):
+            return f"{t.kind} in {t.valueset}"
         return ("ordered " if t.ordered else "one of ") + ", ".join(quoted(v.value) for v in t.values)
 
     def input(self, node: ast.Input) -> str:
@@ -139,6 +148,10 @@ class _Formatter:
         for attribute in extras:
             if isinstance(attribute, ast.Range):
                 parts.append(f"range {attribute.low.text}..{attribute.high.text}")
+            elif isinstance(attribute, ast.LookBack):
+                parts.append(f"look back {number_text(attribute.amount)}")
+            elif isinstance(attribute, ast.Normal):
+                parts.append(f"normal {attribute.low.text}..{attribute.high.text}")
             else:
                 parts.append(f"molar mass {number_text(attribute.amount)}")
         parts.extend(quoted(a.text) for a in node.attributes if isinstance(a, ast.Label))
@@ -177,7 +190,7 @@ class _Formatter:
                 out.append(indent + "else " + otherwise[0].strip())
                 out.extend(otherwise[1:])
             return out
-        if isinstance(node, ast.Call) and node.args:
+        if isinstance(node, ast.Call) and node.args and node.window is None and node.function != "time since":
             return self.listed(f"{node.function}(", node.args, indent)
         if isinstance(node, ast.AtLeast):
             return self.listed(f"at least {node.count} of (", node.operands, indent)
@@ -218,6 +231,12 @@ class _Formatter:
             return "true" if node.value else "false"
         if isinstance(node, ast.Name):
             return node.name
+        if isinstance(node, ast.Limit):
+            return f"{node.factor.text} x {node.limit}"
+        if isinstance(node, ast.Call) and node.function == "time since":
+            return f"time since {self.flat(node.args[0], _ATOM)}"
+        if isinstance(node, ast.Call) and node.window is not None:
+            return f"{node.function}({self.flat(node.args[0], _IF)} within {number_text(node.window)})"
         if isinstance(node, ast.Call):
             return f"{node.function}(" + ", ".join(self.flat(a, _IF) for a in node.args) + ")"
         if isinstance(node, ast.Negate):

@@ -212,7 +212,57 @@ class If:
     origin: Any = _origin()
 
 
-Node = Union[Const, Input, Ref, Scale, Neg, Arith, Power, Call, Compare, Equal, Member, Known, Not, And, Or, AtLeast, If]
+@_node
+class EventQuery:
+    """A computation over an event input's events at the index date (events.py).
+
+    `function`: "any" (also a bare name), "count", "time since", "on", "dose",
+    "stable_for" or "exposure"; `window` is the records.Window of `within`, or None for
+    every event at or before the index date. Numbers are in `unit` ("d" for durations).
+    """
+
+    function: str
+    name: str
+    window: Any
+    kind: str
+    unit: str = ""
+    origin: Any = _origin()
+
+
+@_node
+class Item:
+    """Inside an aggregate's operand: the value of the aggregated input's item in turn."""
+
+    name: str
+    kind: str
+    unit: str = ""
+    origin: Any = _origin()
+
+
+@_node
+class Aggregate:
+    """An aggregate over one input's dated values at the index date (records.py computes it).
+
+    `function`: latest earliest min max sum count any all rate duration, or "time since";
+    `operand` is the per-item expression (the input's name in it is an `Item`): the item's
+    value, or the condition of count/any/all/duration. `window` is a records.Window or None
+    (every value at or before the index date). `complete`: the input's record is declared
+    complete, so that no value is knowledge (count 0, any false, all true).
+    Numbers are in `unit` ("d" for durations, the input's unit per day for a rate).
+    """
+
+    function: str
+    input: str
+    operand: "Node"
+    window: Any
+    complete: bool
+    kind: str
+    unit: str = ""
+    origin: Any = _origin()
+
+
+Node = Union[Const, Input, Ref, Scale, Neg, Arith, Power, Call, Compare, Equal, Member, Known, Not, And, Or, AtLeast, If,
+             EventQuery, Item, Aggregate]
 
 
 @attrs.frozen
@@ -247,8 +297,10 @@ class Program:
 
 def children(node: Node) -> tuple[Node, ...]:
     """The nodes a node computes from, in evaluation order (a Ref has none: its body is apart)."""
-    if isinstance(node, (Const, Input, Ref)):
+    if isinstance(node, (Const, Input, Ref, EventQuery, Item)):
         return ()
+    if isinstance(node, Aggregate):
+        return (node.operand,)
     if isinstance(node, (Scale, Neg, Member, Known, Not)):
         return (node.operand,)
     if isinstance(node, (Arith, Compare, Equal)):

@@ -20,7 +20,7 @@ import attrs
 
 from . import ast, ir, units
 from . import numeric
-from .checker import Bool, Cat, Checked, Num, Str, conversion, inputs_read
+from .checker import EVENT_FUNCTIONS, Bool, Cat, Checked, Events, Num, Str, conversion, inputs_read, is_record_call
 from .numeric import finite
 
 
@@ -170,6 +170,40 @@ class Lowering:
         self.arguments: list[dict[str, ir.Node]] = []  # inside a function's body: its parameters' nodes
         self.inlined: dict[tuple, tuple] = {}  # (function, ids of argument nodes) -> (arguments, body)
         self.positions: dict[int, ir.Node] = {}  # lowered text node -> its position on its scale
+        self.item_of: Optional[str] = None  # inside an aggregate: the input whose items are read
+
+    def lower_Limit(self, node: ast.Limit) -> ir.Node:
+        """`2.5 x ULN` -> 2.5 * uln(X): the limit's trace stands for the written sugar."""
+        name = self.checked.limits[id(node)]
+        t = self.type_of(node)
+        limit = ir.Aggregate(function=node.limit.lower(), input=name, operand=ir.Item(name=name, kind=ir.NUMBER,
+                             unit=unit_text(t)), window=None, complete=False, kind=ir.NUMBER, unit=unit_text(t),
+                             origin=node)
+        factor = ir.Const(value=literal_value(node.factor), kind=ir.NUMBER)
+        return ir.Arith(op="*", left=factor, right=limit, unit=unit_text(t))
+
+    def lower_record_call(self, node: ast.Call) -> ir.Node:
+        """An aggregate over a dated input: its operand lowered with the input's name as each item."""
+        from .records import CONDITION_AGGREGATES
+
+        result = self.type_of(node)
+        (argument,) = node.args
+        name = next(n.name for n in ast.walk(argument) if isinstance(n, ast.Name) and n.name in self.inputs)
+        function = node.function
+        if function == "count" and isinstance(argument, ast.Name):
+            operand = ir.Const(value=True, kind=ir.BOOLEAN)
+        else:
+            saved, self.item_of = self.item_of, name
+            try:
+                operand = self.lower(argument)
+            finally:
+                self.item_of = saved
+        if function not in CONDITION_AGGREGATES and function != "count":
+            operand = ir.Item(name=name, kind=operand.kind, unit=getattr(operand, "unit", ""))
+        window = self.checked.windows.get(id(node)) if node.window is not None else None
+        return ir.Aggregate(function=function, input=name, operand=operand, window=window,
+                            complete=name in self.checked.complete, kind=_kind(result), unit=unit_text(result),
+                            origin=node)
 
     def type_of(self, node):
         return self.checked.types[id(node)]
@@ -255,6 +289,10 @@ class Lowering:
         if node.name in self.functions and node.name not in self.checked.definitions:
             return self.inline(node.name, (), node)  # an imported definition
         t = self.type_of(node)
+        if node.name == self.item_of:
+            return ir.Item(name=node.name, kind=_kind(t), unit=unit_text(t), origin=node)
+        if node.name in self.inputs and isinstance(self.inputs[node.name].type, Events):
+            return ir.EventQuery(function="any", name=node.name, window=None, kind=ir.BOOLEAN, origin=node)
         if node.name in self.inputs:
             return ir.Input(name=node.name, kind=_kind(t), unit=unit_text(t), origin=node)
         return ir.Ref(name=node.name, kind=_kind(t), unit=unit_text(t), origin=node)
@@ -293,6 +331,13 @@ class Lowering:
             return self.lower_user_call(node)
         if name == "known":
             return ir.Known(operand=self.lower(node.args[0]), origin=node)
+        if is_record_call(self.inputs, node):
+            return self.lower_record_call(node)
+        if name in EVENT_FUNCTIONS:
+            window = self.checked.windows.get(id(node)) if node.window is not None else None
+            result = self.type_of(node)
+            return ir.EventQuery(function=name, name=node.args[0].name, window=window, kind=_kind(result),
+                                 unit=unit_text(result), origin=node)
         result = self.type_of(node)
         if name in ("min", "max", "clamp"):
             args = tuple(self.converted(a, result) for a in node.args)

@@ -20,8 +20,8 @@ _OP_SPELLINGS = {"==": "=", "≤": "<=", "≥": ">=", "≠": "!="}
 
 # Words a clinician understands for what the parser was waiting for.
 _VALUE_STARTS = {"NUMBER", "NAME", "STRING", "LPAR", "MINUS", "TRUE", "FALSE", "NOT", "IF", "AT"}
-_STATEMENT_STARTS = {"PROTOCOL", "IMPORT", "INPUT", "DEFINE", "INCLUSION", "EXCLUSION"}
-_OPERATORS = {"COMP_OP", "EQ", "PLUS", "STAR", "SLASH", "CARET", "AND", "OR", "IN", "AS"}
+_STATEMENT_STARTS = {"PROTOCOL", "IMPORT", "INPUT", "DEFINE", "INCLUSION", "EXCLUSION", "VALUESET", "COMPLETE"}
+_OPERATORS = {"COMP_OP", "EQ", "PLUS", "STAR", "SLASH", "CARET", "AND", "OR", "IN", "AS", "WITHIN"}
 _NAMED = {
     "NAME": "a name",
     "NUMBER": "a number",
@@ -354,6 +354,34 @@ class _ToAst(Transformer_NonRecursive):
             span=_span(meta),
         )
 
+    def valueset_file(self, meta, children):
+        name, path = children
+        return ast.ValueSet(name=name.value, path=_unquote(path), name_span=_tok_span(name), span=_span(meta))
+
+    def valueset_codes(self, meta, children):
+        name, system, *codes = children
+        return ast.ValueSet(
+            name=name.value,
+            system=_unquote(system) if system.type == "STRING" else system.value,
+            system_quoted=system.type == "STRING",
+            system_span=_tok_span(system),
+            codes=tuple(ast.String(value=_unquote(c), span=_tok_span(c)) for c in codes),
+            name_span=_tok_span(name),
+            span=_span(meta),
+        )
+
+    def system(self, meta, children):
+        return children[0]
+
+    def complete(self, meta, children):
+        return ast.Complete(
+            kinds=tuple(c.value for c in children), kind_spans=tuple(_tok_span(c) for c in children), span=_span(meta)
+        )
+
+    def event_type(self, meta, children):
+        kind, name = children
+        return ast.EventType(kind=kind.value, valueset=name.value, valueset_span=_tok_span(name))
+
     def number_type(self, meta, children):
         (unit,) = children
         if unit is None:
@@ -381,6 +409,18 @@ class _ToAst(Transformer_NonRecursive):
 
     def molar_mass(self, meta, children):
         return ast.MolarMass(amount=children[0], span=_span(meta))
+
+    def normal_range(self, meta, children):
+        low, _dots, high = children
+        return ast.Normal(low=low, high=high, span=_span(meta))
+
+    def limit_multiple(self, meta, children):
+        number, limit = children
+        factor = ast.Number(text=number.value, span=_tok_span(number))
+        return ast.Limit(factor=factor, limit=limit.value.split()[-1], span=_span(meta))
+
+    def look_back(self, meta, children):
+        return ast.LookBack(amount=children[0], span=_span(meta))
 
     def label(self, meta, children):
         return ast.Label(text=_unquote(children[0]), span=_span(meta))
@@ -472,6 +512,17 @@ class _ToAst(Transformer_NonRecursive):
         name, *args = children
         args = tuple(a for a in args if a is not None)
         return ast.Call(function=name.value, args=args, function_span=_tok_span(name), span=_span(meta))
+
+    def windowed_call(self, meta, children):
+        name, argument, window = children
+        return ast.Call(function=name.value, args=(argument,), window=window, function_span=_tok_span(name), span=_span(meta))
+
+    def time_since(self, meta, children):
+        time, name = children
+        if time.value != "time":
+            raise _BadSyntax(f"expected 'time since {name.value}', but found '{time.value} since'", _tok_span(time))
+        argument = ast.Name(name=name.value, span=_tok_span(name))
+        return ast.Call(function="time since", args=(argument,), function_span=Span(time.start_pos, _tok_span(name).start - 1), span=_span(meta))
 
     def number(self, meta, children):
         token, unit = children

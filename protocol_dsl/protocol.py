@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .backends.interpreter import Interpreter
-from .checker import Checked, InputInfo
+from .checker import Checked, Events, InputInfo
 from .data import prepare, unknown_keys
 from .evaluate import Result, Status
 from .lowering import lower
@@ -26,16 +26,21 @@ class Protocol:
         self._traced: Optional[dict[str, Any]] = None
         self.program = lower(checked)  # the IR every backend compiles from
         self._prepare_fast, self._criteria_fast = fast_functions(self.program, statuses)
+        self._has_events = any(isinstance(info.type, Events) for info in self.inputs.values())
 
     @property
     def source(self):
         return self.checked.source
 
-    def evaluate(self, data: Any) -> "Result":
-        """Evaluate one patient (a mapping of input names to values); raises DataError."""
-        prepared = self._prepare_fast(data)
-        if prepared is None:  # units to convert, or something to refuse
-            values, warnings = prepare(self.inputs, data)
+    def evaluate(self, data: Any, as_of: Any = None) -> "Result":
+        """Evaluate one patient (a mapping of input names to values) at the index date `as_of`; raises DataError.
+
+        `as_of` is a date, a datetime (its date is used) or a text `YYYY-MM-DD`.
+        """
+        day = index_date(as_of)
+        prepared = None if self._has_events else self._prepare_fast(data)
+        if prepared is None:  # units to convert, events, or something to refuse
+            values, warnings = prepare(self.inputs, data, as_of=day)
         else:
             values, extra = prepared
             warnings = unknown_keys(self.inputs, extra) if extra else []
@@ -71,3 +76,21 @@ class Protocol:
             interpreter = Interpreter(self.program, traced=True)
             self._traced = {c.id: interpreter.traced_criterion(c) for c in self.program.criteria}
         return self._traced
+
+
+def index_date(as_of: Any):
+    """The index date of an evaluation as a date (None when not given); DataError if it is not one."""
+    import datetime
+
+    from .errors import DataError
+
+    if as_of is None or (isinstance(as_of, datetime.date) and not isinstance(as_of, datetime.datetime)):
+        return as_of
+    if isinstance(as_of, datetime.datetime):
+        return as_of.date()
+    from .events import parse_date
+
+    try:
+        return parse_date(as_of)
+    except ValueError as problem:
+        raise DataError([f"the index date (as_of): {problem}"]) from None

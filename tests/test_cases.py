@@ -32,9 +32,9 @@ def run(argv, capsys):
 def test_the_seed_cases_pass_with_complete_coverage(capsys):
     code, out, _ = run(["test", "--coverage", "--require-coverage", str(ROOT / "protocols")], capsys)
     assert code == 0
-    assert "39 passed, 0 failed" in out
+    assert "45 passed, 0 failed" in out
     assert "criteria: 15 of 15 reached true, false and unknown" in out
-    assert "boundaries: 9 of 9 with a case on the threshold and one just across" in out
+    assert "boundaries: 10 of 10 with a case on the threshold and one just across" in out  # 9 thresholds, 1 window
     assert "coverage is complete" in out
 
 

@@ -49,7 +49,7 @@ CASE_DIR = Path(__file__).parent / "conformance"
 
 STATUSES = ("eligible", "ineligible", "undetermined")
 EXPECTATION_KEYS = {"status", "criteria", "reasons", "missing", "data_warnings", "data_error"}
-EVALUATION_KEYS = {"data", "note"} | EXPECTATION_KEYS
+EVALUATION_KEYS = {"data", "note", "as_of"} | EXPECTATION_KEYS
 RULES_KEYS = {"name", "note", "rules", "errors", "warnings", "evaluations"} | EVALUATION_KEYS
 EXPRESSION_KEYS = {"name", "note", "expression", "data", "value", "errors"}
 DIAGNOSTIC_KEYS = {"line", "column", "code", "message"}
@@ -151,6 +151,8 @@ def _evaluation_problems(where: str, ev: Any, allowed: set[str]) -> list[str]:
             problems.append(f"{where}: {key} must be a list of strings")
     if "note" in ev and not isinstance(ev["note"], str):
         problems.append(f"{where}: note must be a string")
+    if "as_of" in ev and not (isinstance(ev["as_of"], str) and len(ev["as_of"]) == 10):
+        problems.append(f"{where}: as_of must be a date YYYY-MM-DD")
     return problems
 
 
@@ -288,12 +290,12 @@ def _check_evaluation(protocol: Any, ev: dict[str, Any]) -> None:
     data = copy.deepcopy(ev["data"])
     if "data_error" in ev:
         with pytest.raises(protocol_dsl.DataError) as info:
-            protocol.evaluate(data)
+            protocol.evaluate(data, as_of=ev.get("as_of"))
         text = str(info.value)
         for part in ev["data_error"]:
             assert part in text, f"{part!r} not in the data error {text!r}"
         return
-    result = protocol.evaluate(data)
+    result = protocol.evaluate(data, as_of=ev.get("as_of"))
     if "status" in ev:
         assert result.status == ev["status"]
     for cid, value in ev.get("criteria", {}).items():

@@ -33,10 +33,11 @@ import pytest
 import test_conformance as conformance
 
 import protocol_dsl
-from protocol_dsl import ir
+from protocol_dsl import ir, records
 from protocol_dsl.backends.interpreter import Env, Interpreter
 from protocol_dsl.checker import Bool, Cat, Num
 from protocol_dsl.data import prepare
+from protocol_dsl.evaluate import absent
 
 try:  # the interpreter and deep-check tests run without the screening extras
     import duckdb
@@ -71,7 +72,7 @@ class Reference:
         missing = sorted({
             name
             for c, v in zip(self.program.criteria, criteria) if v is None
-            for name in c.reads if values.get(name) is None
+            for name in c.reads if absent(values.get(name))
         })
         return status_of(self.kinds, criteria), criteria, missing
 
@@ -80,9 +81,9 @@ class Reference:
         return self.interpreter.fn(node)(Env(values))
 
 
-def evaluate_outcome(protocol: protocol_dsl.Protocol, data: dict) -> tuple[str, list, list[str]]:
+def evaluate_outcome(protocol: protocol_dsl.Protocol, data: dict, as_of=None) -> tuple[str, list, list[str]]:
     """(status, each criterion's value, missing) from Protocol.evaluate (the generated code)."""
-    result = protocol.evaluate(copy.deepcopy(data))
+    result = protocol.evaluate(copy.deepcopy(data), as_of=as_of)
     return result.status.value, [c.value for c in result.criteria.values()], list(result.missing)
 
 
@@ -259,7 +260,7 @@ EXPRESSION_CASES = [
     if isinstance(case, dict) and "expression" in case and "errors" not in case
 ]
 # Spark: a fixed subset, every 20th SQL case, run as one query (Spark plans are slow to build).
-SPARK_CASES = RULES_CASES[::20]
+SPARK_CASES = [p for p in RULES_CASES if not p.id.startswith(("records", "events"))][::20]  # SQL refuses dated values and events
 
 
 @functools.cache
@@ -274,7 +275,7 @@ def _prepared(case: dict) -> tuple[protocol_dsl.Protocol, list[tuple[int, dict, 
     for index, ev in enumerate(_evaluations(case)):
         if "data_error" in ev:
             continue
-        values, _warnings = prepare(protocol.inputs, copy.deepcopy(ev["data"]))
+        values, _warnings = prepare(protocol.inputs, copy.deepcopy(ev["data"]), as_of=records.parse_as_of(ev.get("as_of")))
         out.append((index, ev, values))
     return protocol, out
 
@@ -314,7 +315,7 @@ def test_interpreter(case: dict) -> None:
     assert not failures, _report("the interpreter", protocol, failures)
     # Beyond what the case lists: the generated code agrees on every criterion.
     for index, ev, values in prepared:
-        fast, slow = evaluate_outcome(protocol, ev["data"]), reference.outcome(values)
+        fast, slow = evaluate_outcome(protocol, ev["data"], ev.get("as_of")), reference.outcome(values)
         assert fast == slow, f"evaluations[{index}] {ev['data']!r}: evaluate {fast} but the interpreter {slow}"
 
 
@@ -345,6 +346,12 @@ def _known_sql_disagreement(request, case_id: str) -> None:
 def test_duckdb(case: dict, duck: DuckRunner, request) -> None:
     _known_sql_disagreement(request, request.node.callspec.id)
     protocol, prepared = _prepared(case)
+    if _refused_by_sql(protocol):
+        return
+    # A table holds one value per input: dated values are not a column, so only the
+    # evaluations with single values reach SQL (an aggregate of one value at the index date).
+    prepared = [(i, ev, values) for i, ev, values in prepared
+                if not any(isinstance(v, list) for v in ev["data"].values())]
     outcomes = duck.outcomes(protocol, [values for _, _, values in prepared])
     failures = [
         (index, ev, problems)
@@ -356,6 +363,18 @@ def test_duckdb(case: dict, duck: DuckRunner, request) -> None:
     for (index, ev, values), outcome in zip(prepared, outcomes):
         slow = reference.outcome(values)
         assert outcome == slow, f"evaluations[{index}] {ev['data']!r}: DuckDB {outcome} but the interpreter {slow}"
+
+
+def _refused_by_sql(protocol) -> bool:
+    """Whether SQL refuses the protocol, explicitly (events): then it must say so, naming the construct."""
+    from protocol_dsl.backends import Unsupported
+
+    roots = [d.body for d in protocol.program.definitions.values()] + [c.body for c in protocol.program.criteria]
+    if not any(isinstance(n, ir.EventQuery) for n in ir.walk(roots)):
+        return False
+    with pytest.raises(Unsupported, match=r"SQL does not compute events yet: "):
+        protocol.to_sql("duckdb")
+    return True
 
 
 # ----------------------------------------------------------------- Spark

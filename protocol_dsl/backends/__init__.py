@@ -17,8 +17,8 @@ from ..errors import ProtocolDslError
 class Unsupported(ProtocolDslError):
     """A backend was given an IR node it does not map."""
 
-    def __init__(self, backend: str, node) -> None:
-        super().__init__(f"the {backend} backend does not handle {type(node).__name__} nodes")
+    def __init__(self, backend: str, node, message: str | None = None) -> None:
+        super().__init__(message or f"the {backend} backend does not handle {type(node).__name__} nodes")
 
 
 def dispatch(backend, prefix: str, node):

@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 import attrs
 
-from .. import ir, numeric
+from .. import ir, numeric, records
 from . import dispatch
 
 Fn = Callable[["Env"], Any]
@@ -32,15 +32,19 @@ class Trace:
     value: Any
     children: tuple["Trace", ...]
     unit: str = ""
+    note: str = ""  # for an event construct: the events behind its value (events.explain)
+    when: str = ""  # for a dated value: its date and how long before the index date ("2026-10-02, 61 days before")
 
 
 class Env:
     """One patient's values, the definitions computed so far, and (traced) the traces being built."""
 
-    __slots__ = ("values", "defs", "memo", "frames")
+    __slots__ = ("values", "defs", "memo", "frames", "item", "when")
 
     def __init__(self, values: dict):
         self.values = values
+        self.item: Any = None  # inside an aggregate: the value of the item in turn
+        self.when: dict[int, Any] = {}  # id(aggregate node) -> the dated value its value came from
         self.defs: dict[str, Any] = {}
         self.memo: dict[int, Any] = {}
         self.frames: list[list[Trace]] = [[]]
@@ -87,6 +91,10 @@ class Interpreter:
 
     def record(self, node, fn: Fn) -> Fn:
         origin, unit = node.origin, getattr(node, "unit", "") if node.kind == ir.NUMBER else ""
+        if isinstance(node, ir.EventQuery):
+            return self.record_events(node, fn)
+        if isinstance(node, (ir.Input, ir.Aggregate)):
+            return self.record_dated(node, fn, origin, unit)
 
         def recorded(env: Env):
             frames = env.frames
@@ -94,6 +102,45 @@ class Interpreter:
             value = fn(env)
             children = frames.pop()
             frames[-1].append(Trace(origin, value, tuple(children), unit))
+            return value
+
+        return recorded
+
+    def record_events(self, node: ir.EventQuery, fn: Fn) -> Fn:
+        from .. import events
+
+        origin, unit, name, function, window = node.origin, node.unit, node.name, node.function, node.window
+        label = self.program.inputs[name].label
+        window_text = f"within {window.text()}" if window is not None else ""
+
+        def recorded(env: Env):
+            value = fn(env)
+            record = env.values[name]
+            note = "" if record is None else events.explain(record, function, window, window_text, label, name, value)
+            env.frames[-1].append(Trace(origin, value, (), unit, note))
+            return value
+
+        return recorded
+
+    def record_dated(self, node, fn: Fn, origin, unit: str) -> Fn:
+        """A trace that says which dated value a current value or an aggregate came from."""
+        key = id(node)
+        name = node.name if isinstance(node, ir.Input) else node.input
+
+        def recorded(env: Env):
+            frames = env.frames
+            frames.append([])
+            value = fn(env)
+            children = frames.pop()
+            obs = env.when.get(key) if isinstance(node, ir.Aggregate) else getattr(env.values, "used", {}).get(name)
+            when = ""
+            if isinstance(obs, str):  # a limit of normal: where it came from
+                when = obs
+            elif obs is not None and obs.time is not None and value is not None:
+                as_of = getattr(env.values, "as_of", None)
+                when = records.when_text(obs, as_of)
+            frames[-1].append(Trace(origin, value, () if isinstance(node, ir.Aggregate) else tuple(children), unit,
+                                    when=when))
             return value
 
         return recorded
@@ -134,6 +181,60 @@ class Interpreter:
             return cached[0]
 
         return traced_ref
+
+    def i_Item(self, node: ir.Item) -> Fn:
+        return lambda env: env.item
+
+    def i_Aggregate(self, node: ir.Aggregate) -> Fn:
+        operand, function, name, window, complete, key = (
+            self.fn(node.operand), node.function, node.input, node.window, node.complete, id(node))
+        normal = self.program.inputs[name].normal
+
+        def items(env: Env) -> list:
+            series = getattr(env.values, "series", {})
+            if name in series:
+                return records.in_window(series[name], getattr(env.values, "as_of", None), window)
+            value = env.values[name]
+            return [] if value is None else [records.Obs(value, None)]  # one undated value: at the index date
+
+        def test(env: Env):
+            def each(value):
+                # Each item is its own evaluation of the operand: nothing memoised or traced is kept.
+                saved_item, saved_memo = env.item, env.memo
+                env.item, env.memo = value, {}
+                env.frames.append([])
+                try:
+                    return operand(env)
+                finally:
+                    env.frames.pop()
+                    env.item, env.memo = saved_item, saved_memo
+
+            return each
+
+        def aggregate(env: Env):
+            found = items(env)
+            as_of = getattr(env.values, "as_of", None)
+            if function in ("uln", "lln"):
+                used = getattr(env.values, "used", {}).get(name)
+                value, obs = records.limit(function, used, normal, name)
+            elif function == "time since":
+                value, obs = records.time_since(found, as_of)
+            elif function == "duration":
+                value, obs = records.duration(found, test(env), as_of)
+            else:
+                if function == "rate" and window is None:
+                    found = found[-2:]  # rate(X): the two latest values
+                value, obs = records.aggregate(function, found, test(env), complete)
+            env.when[key] = obs
+            return value
+
+        return aggregate
+
+    def i_EventQuery(self, node: ir.EventQuery) -> Fn:
+        from ..events import query
+
+        name, function, window = node.name, node.function, node.window
+        return lambda env: query(env.values[name], function, window)
 
     # ------------------------------------------------------------ numbers
     def i_Scale(self, node: ir.Scale) -> Fn:

@@ -188,6 +188,34 @@ class Intervals:
     def a_Ref(self, node, args, box):
         return args[0]
 
+    def a_Item(self, node, args, box):
+        return self.domains[node.name]
+
+    def a_Aggregate(self, node, args, box):
+        # Dated values are not split into boxes: an aggregate takes any value its input's
+        # declared range allows (the current value in the box says nothing of the others).
+        if node.kind == ir.BOOLEAN:
+            return frozenset({True, False, None})
+        if node.kind == ir.TEXT:
+            return self.domains[node.input] | NONE
+        if node.function in ("latest", "earliest", "min", "max"):
+            d = self.domains[node.input]
+            return Interval(d.lo, d.hi, True)
+        if node.function in ("count", "duration", "time since"):
+            return Interval(0.0, MAX, True)
+        return FULL
+
+    def a_EventQuery(self, node, args, box):
+        # Events are not split into boxes: a construct over them can take any of its values.
+        if node.kind == ir.BOOLEAN:
+            return frozenset({True, False, None})
+        high = MAX
+        if node.function == "exposure" and node.window is not None:
+            # The days of a window, at most (a month has at most 31 days, a year 366), with its first and last day.
+            per_day = {"h": 1 / 24, "d": 1, "wk": 7, "mo": 31, "a": 366}[node.window.unit]
+            high = min(MAX, math.floor(node.window.amount * per_day) + 2.0)
+        return Interval(0.0, high, True)
+
     # ------------------------------------------------------------ numbers
     def a_Scale(self, node, args, box):
         x, f = args[0], node.factor

@@ -387,6 +387,18 @@ class Generator:
         return code
 
     # leaves
+    def g_EventQuery(self, node: ir.EventQuery) -> _Expr:
+        # Events are computed by the interpreter (events.py): a criterion or definition that
+        # reads them is left to it, as one too deep for Python's compiler is.
+        raise _TooDeep()
+
+    def g_Aggregate(self, node: ir.Aggregate) -> _Expr:
+        # Dated values are computed by the interpreter (records.py): a criterion or definition
+        # that aggregates them is left to it. Protocols without them keep the fast path.
+        raise _TooDeep()
+
+    g_Item = g_Aggregate
+
     def g_Const(self, node: ir.Const) -> _Expr:
         value = node.value
         if isinstance(value, float) and not math.isfinite(value):

@@ -30,7 +30,7 @@ from typing import Optional
 from sqlglot import exp
 
 from .. import ir, numeric
-from . import dispatch
+from . import Unsupported, dispatch
 
 MAX = numeric.MAX_FLOAT
 INLINE_DEPTH = 24  # an expression nesting deeper is made a column (no recursion limit anywhere)
@@ -239,6 +239,48 @@ class SqlBackend:
 
     def s_Input(self, node: ir.Input):
         return self.inputs[node.name]
+
+    def s_EventQuery(self, node: ir.EventQuery):
+        what = "time since" if node.function == "time since" else f"{node.function}()"
+        if node.function == "any" and node.window is None:
+            what = "whether there is an event"  # a bare event input, or any() without a window
+        raise Unsupported(
+            "SQL", node,
+            f"SQL does not compute events yet: {what} of '{node.name}' needs each patient's "
+            "conditions, procedures or medications and an index date; evaluate these patients one by one "
+            "(protocol-dsl eval --as-of)",
+        )
+
+    def s_Item(self, node: ir.Item):
+        return self.inputs[node.name]
+
+    def s_Aggregate(self, node: ir.Aggregate):
+        """An aggregate over a cohort's column: one value per patient, taken at the index date.
+
+        A table holds one value per input, so each patient has at most one value, dated at
+        the index date (docs/records.md): the aggregate of one value, as the interpreter
+        computes it for an undated value. Dated values themselves are not columns.
+        """
+        x = self.inputs[node.input]
+        known = not_(is_null(x))
+        f = node.function
+        if f in ("latest", "earliest", "min", "max", "sum"):
+            return x
+        if f in ("uln", "lln"):
+            normal = self.program.inputs[node.input].normal
+            return typed_null(ir.NUMBER) if normal is None else number(float(normal[1 if f == "uln" else 0]))
+        if f == "rate":  # two values at different times: never in one column
+            return typed_null(ir.NUMBER)
+        if f == "time since":
+            return case((known, number(0.0)))
+        c = self.once(node.operand)
+        if f == "duration":
+            return case((and_(known, not_(is_null(c))), number(0.0)))
+        if f == "count":
+            absent = number(0.0) if node.complete else typed_null(ir.NUMBER)
+            return case((is_null(x), absent), (c, number(1.0)), (not_(c), number(0.0)))
+        absent = boolean(f == "all") if node.complete else typed_null(ir.BOOLEAN)
+        return case((is_null(x), absent), default=c)
 
     def s_Ref(self, node: ir.Ref):
         return self.definitions[node.name]
