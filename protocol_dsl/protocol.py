@@ -31,8 +31,17 @@ class Protocol:
     def source(self):
         return self.checked.source
 
-    def evaluate(self, data: Any) -> "Result":
-        """Evaluate one patient (a mapping of input names to values); raises DataError."""
+    def evaluate(self, data: Any, as_of: Any = None) -> "Result":
+        """Evaluate one patient (a mapping of input names to values, or a FHIR Bundle); raises DataError.
+
+        `as_of` is the index date (YYYY-MM-DD); a Bundle is read by `protocol_dsl.fhir.patient_data`.
+        """
+        read_warnings: list[str] = []
+        if isinstance(data, dict) and data.get("resourceType") == "Bundle" and "resourceType" not in self.inputs:
+            from .fhir import convert
+
+            conversion = convert(self, data, as_of=as_of)
+            data, read_warnings = conversion.data, conversion.warnings
         prepared = self._prepare_fast(data)
         if prepared is None:  # units to convert, or something to refuse
             values, warnings = prepare(self.inputs, data)
@@ -40,7 +49,7 @@ class Protocol:
             values, extra = prepared
             warnings = unknown_keys(self.inputs, extra) if extra else []
         status, outcome = self._criteria_fast(values)
-        return Result(self, values, outcome, status, warnings)
+        return Result(self, values, outcome, status, read_warnings + warnings)
 
     def screen(self, cohort: Any, engine: str = "duckdb", units: Optional[dict] = None, id_column: Optional[str] = None):
         """Screen a cohort (a path to CSV/JSON Lines/Parquet, or an Arrow table or DataFrame).
