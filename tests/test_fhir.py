@@ -429,3 +429,32 @@ def test_import_stays_light():
 
     code = "import sys, protocol_dsl; print('protocol_dsl.fhir' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_components_feed_their_own_inputs_and_qualifiers_map_to_categories():
+    protocol = protocol_dsl.loads(
+        'input sbp: number mmHg code LOINC "8480-6"\n'
+        'input dbp: number mmHg code LOINC "8462-4"\n'
+        'input pregnancy_test: one of "negative", "positive"\n'
+        'inclusion I: sbp < 140 mmHg and dbp < 90 mmHg and pregnancy_test = "negative"\n'
+    )
+    pressure = {"value": 128, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}
+    bp = {"resourceType": "Observation", "id": "bp", "status": "final", "effectiveDateTime": "2026-11-30",
+          "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
+          "component": [{"code": {"coding": [{"system": LOINC, "code": "8480-6"}]}, "valueQuantity": pressure},
+                        {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]}, "valueQuantity": dict(pressure, value=82)}]}
+    hcg = obs("hcg", "pregnancy_test", system="urn:protocol-dsl:input", valueCodeableConcept={
+        "coding": [{"system": SNOMED, "code": "260415000", "display": "Not detected"}]})
+    assert fhir.patient_data(protocol, [bp, hcg]) == {
+        "sbp": [{"value": 128, "unit": "mm[Hg]", "time": "2026-11-30", "status": "final"}],
+        "dbp": [{"value": 82, "unit": "mm[Hg]", "time": "2026-11-30", "status": "final"}],
+        "pregnancy_test": "negative",
+    }
+
+
+def test_evaluate_passes_the_warnings_of_reading_on(protocol):
+    resources = [PATIENT, obs("x", "6301-6", valueQuantity={"value": 1.2}, status="cancelled"),
+                 obs("inr", "6301-6", valueQuantity={"value": 1.6})]
+    result = protocol.evaluate(bundle(*resources), as_of="2026-12-01")
+    assert result.criteria["I7"].value is True
+    assert result.warnings == ["Observation/x (entry 1): status cancelled: not a value, left out"]
