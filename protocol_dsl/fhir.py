@@ -548,7 +548,8 @@ class _Reader:
         if raw.get("comparator") is not None:
             self.problem(
                 entry, f"{where}.comparator",
-                f"{_show(raw['comparator'])}{format_number(number)}: a value known only as a bound is not a value of {info.name}",
+                f"the value is given as {quoted(str(raw['comparator']) + format_number(number))}: "
+                f"a bound, not a value of {info.name}",
             )
             return None, None
         unit = self.unit(entry, where, raw, info)

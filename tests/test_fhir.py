@@ -244,7 +244,7 @@ def test_bundles_of_several_patients_need_a_choice(protocol):
         (obs("tb", "1975-2", valueQuantity={"value": 10}),
          "Observation/tb (entry 1): valueQuantity: no unit, but TB is in umol/L: give the unit (UCUM code)"),
         (obs("tb", "1975-2", valueQuantity=dict(qty(0.5, "mg/dL"), comparator="<")),
-         'Observation/tb (entry 1): valueQuantity.comparator: "<"0.5: a value known only as a bound is not a value of TB'),
+         'Observation/tb (entry 1): valueQuantity.comparator: the value is given as "<0.5": a bound, not a value of TB'),
         (obs("tb", "1975-2", valueQuantity=qty("12", "mg/dL")),
          'Observation/tb (entry 1): valueQuantity.value: expected a finite number, got "12"'),
         (obs("tb", "1975-2", valueQuantity=qty(5000, "umol/L")),
