@@ -262,7 +262,18 @@ class Normal:
     span: Span = _span()
 
 
-Attribute = Union[Range, MolarMass, LookBack, Normal, Label]
+@_node
+class Code:
+    """`code SYSTEM "CODE"`: a code the input is recorded under (FHIR input); `system` as written."""
+
+    system: str  # an alias such as LOINC, or a URI when `quoted`
+    code: str
+    quoted: bool = False
+    system_span: Span = _span()
+    span: Span = _span()
+
+
+Attribute = Union[Range, MolarMass, LookBack, Normal, Label, Code]
 
 
 @_node

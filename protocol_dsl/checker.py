@@ -11,7 +11,7 @@ from typing import Any, Optional, Union
 
 import attrs
 
-from . import ast, units
+from . import ast, codes, units
 from .events import DOSE_UNIT, EVENT_KEYS, KEY_OF_KIND
 from .source import Diagnostic, Source, Span, quoted
 
@@ -101,6 +101,7 @@ class InputInfo:
     whole: bool = False  # `integer`: patient values must be whole numbers
     look_back: Optional[Any] = None  # records.Window: how old the current value may be
     normal: Optional[tuple[float, float]] = None  # the default reference range (`normal LOW..HIGH`)
+    codes: tuple[tuple[str, str], ...] = ()  # (system URI, code) pairs, from `code SYSTEM "CODE"`
 
 
 @attrs.frozen
@@ -361,7 +362,8 @@ class _Checker:
                         statement.name_span,
                     )
                 elif isinstance(statement, ast.Input):
-                    self.inputs[statement.name] = self.declare_input(statement)
+                    info = self.declare_input(statement)
+                    self.inputs[statement.name] = attrs.evolve(info, codes=self.declare_codes(statement, info))
                 else:
                     self.definitions[statement.name] = statement
             elif isinstance(statement, ast.Criterion):
@@ -580,7 +582,7 @@ class _Checker:
             return self.declare_events(node)
         seen: set[type] = set()
         for attribute in node.attributes:
-            if type(attribute) in seen:
+            if type(attribute) in seen and not isinstance(attribute, ast.Code):  # codes repeat
                 self.error("E302", f"input '{node.name}' has this attribute twice: keep one", attribute.span)
             seen.add(type(attribute))
         label = node.attribute(ast.Label)
@@ -812,6 +814,69 @@ class _Checker:
         if name == "rate":
             return Num(units.divide(t.unit, units.parse_unit("d")), molar_mass=t.molar_mass)
         return t
+
+    def declare_codes(self, node: ast.Input, info: InputInfo) -> tuple[tuple[str, str], ...]:
+        """The (system URI, code) pairs an input is bound to, each checked (E303)."""
+        found: list[tuple[str, str]] = []
+        fhir = None
+        for attribute in node.attributes:
+            if not isinstance(attribute, ast.Code):
+                continue
+            system = attribute.system
+            if attribute.quoted and not codes.is_uri(system):
+                self.error(
+                    "E303",
+                    f"{quoted(system)} is not a URI: write a system's full URI, such as \"http://loinc.org\", "
+                    "or its alias (LOINC, SNOMED, ICD10, ATC, RxNorm, FHIR)",
+                    attribute.system_span,
+                )
+                continue
+            if not attribute.quoted and system not in codes.SYSTEMS:
+                hint = _did_you_mean(system, list(codes.SYSTEMS))
+                self.error(
+                    "E303",
+                    f"unknown code system '{system}'{hint}: use LOINC, SNOMED, ICD10, ATC, RxNorm, FHIR or a quoted URI",
+                    attribute.system_span,
+                )
+                continue
+            if not attribute.code.strip():
+                self.error("E303", "the code is empty: write the code, such as \"1975-2\"", attribute.span)
+                continue
+            pair = (codes.uri(system), attribute.code)
+            if pair in found:
+                self.error("E303", f"{system} {quoted(attribute.code)} is listed twice for '{node.name}'", attribute.span)
+                continue
+            if pair[0] == codes.SYSTEMS["FHIR"]:
+                problem = self.fhir_element(attribute.code, info)
+                if problem:
+                    self.error("E303", problem, attribute.span)
+                    continue
+                fhir = attribute
+            found.append(pair)
+        if fhir is not None and len(found) > 1:
+            self.error(
+                "E303",
+                f"'{node.name}' is read from {fhir.code}, so it cannot also have other codes: keep one",
+                fhir.span,
+            )
+        return tuple(found)
+
+    def fhir_element(self, element: str, info: InputInfo) -> Optional[str]:
+        """Why an input cannot be bound to a Patient element, or None."""
+        if element not in codes.FHIR_ELEMENTS:
+            hint = _did_you_mean(element, list(codes.FHIR_ELEMENTS))
+            return f"{quoted(element)} is not a FHIR element protocol-dsl reads{hint}: use \"Patient.birthDate\" or \"Patient.gender\""
+        t = info.type
+        if element == "Patient.gender" and not isinstance(t, (Cat, Err)):
+            return f"Patient.gender is a category: bind it to a 'one of' input, but '{info.name}' is {describe(t)}"
+        if element == "Patient.birthDate":
+            years = units.parse_unit("years")
+            if isinstance(t, (Bool, Cat)) or (isinstance(t, Num) and units.conversion_factor(t.unit, years) is None):
+                return (
+                    f"Patient.birthDate is a date: bind it to a number input in years (the age at the index date), "
+                    f"but '{info.name}' is {describe(t)}"
+                )
+        return None
 
     def resolve_unit(self, text: str, span: Span) -> Optional[units.Unit]:
         try:

@@ -110,14 +110,15 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "eval",
         help="evaluate one patient against a rules file",
-        description="Evaluate one patient (a JSON object; '-' reads standard input). "
+        description="Evaluate one patient (a JSON object, or a FHIR R4 Bundle; '-' reads standard input). "
         "Exit 0 when evaluated, 1 for invalid patient data, 2 for usage errors or a rules file with errors.",
     )
     evaluate.add_argument("rules", metavar="RULES", help="the .rules file")
-    evaluate.add_argument("patient", metavar="PATIENT", help="patient JSON file, or - for standard input")
+    evaluate.add_argument("patient", metavar="PATIENT", help="patient JSON file or FHIR Bundle, or - for standard input")
+    evaluate.add_argument("--as-of", metavar="DATE", help="the index date, YYYY-MM-DD (for dated data)")
+    evaluate.add_argument("--patient", dest="patient_id", metavar="ID", help="the patient to read in a FHIR Bundle of several")
     evaluate.add_argument("--format", choices=("text", "json", "html"), default="text",
                           help="output format (html: a self-contained page)")
-    evaluate.add_argument("--as-of", metavar="DATE", default=None, help="the index date, YYYY-MM-DD (for dated data)")
     return parser
 
 
@@ -491,9 +492,19 @@ def _eval(args) -> int:
         raw = sys.stdin.read()
     else:
         raw = _read_text(Path(args.patient), "patient JSON")
+    as_of = _as_of(args.as_of)
     try:
         data = _load_json(raw)
-        result = protocol.evaluate(data, as_of=args.as_of)
+        if args.patient_id is not None:
+            from .fhir import convert, is_bundle
+
+            if not is_bundle(data):
+                raise _Usage(f"--patient {args.patient_id}: {patient_name} is not a FHIR Bundle")
+            conversion = convert(protocol, data, as_of=as_of, patient=args.patient_id)
+            result = protocol.evaluate(conversion.data, as_of=as_of)
+            result.warnings[:0] = conversion.warnings
+        else:
+            result = protocol.evaluate(data, as_of=as_of)
     except ValueError as problem:  # DataError, and JSON that does not parse
         print(f"{patient_name}: {problem}", file=sys.stderr)
         return EXIT_PROBLEMS
@@ -506,6 +517,17 @@ def _eval(args) -> int:
     else:
         print(result.explain())
     return EXIT_OK
+
+
+def _as_of(text: Optional[str]):
+    import datetime
+
+    if text is None:
+        return None
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise _Usage(f"--as-of {text}: expected a date YYYY-MM-DD, such as 2026-12-01") from None
 
 
 def _load_json(text: str):

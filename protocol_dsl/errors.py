@@ -50,6 +50,7 @@ CODES = {
     "E210": "ordering values that have no common order",
     "E301": "unknown unit",
     "E302": "invalid input attribute",
+    "E303": "unknown code system or unusable code binding",
     "W101": "number without a unit taken in the other side's unit",
     "W102": "file without criteria",
     "W103": "if without else in an exclusion",

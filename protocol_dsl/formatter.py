@@ -41,6 +41,11 @@ def unit_text(unit: str) -> str:
 
 
 
+def code_text(node: ast.Code) -> str:
+    system = quoted(node.system) if node.quoted else node.system
+    return f"code {system} {quoted(node.code)}"
+
+
 def number_text(node: ast.Number) -> str:
     if node.unit is None:
         return node.text
@@ -144,7 +149,9 @@ class _Formatter:
         if mass is not None:
             parts.append(f"molar mass {number_text(mass.amount)}")
         # Duplicated attributes are an error for the checker; keep them so nothing is lost.
-        extras = [a for a in node.attributes if not isinstance(a, ast.Label) and a is not range_ and a is not mass]
+        extras = [
+            a for a in node.attributes if not isinstance(a, (ast.Label, ast.Code)) and a is not range_ and a is not mass
+        ]
         for attribute in extras:
             if isinstance(attribute, ast.Range):
                 parts.append(f"range {attribute.low.text}..{attribute.high.text}")
@@ -154,6 +161,8 @@ class _Formatter:
                 parts.append(f"normal {attribute.low.text}..{attribute.high.text}")
             else:
                 parts.append(f"molar mass {number_text(attribute.amount)}")
+        # Codes keep the order written: the first is the one a reader looks for.
+        parts.extend(code_text(a) for a in node.attributes if isinstance(a, ast.Code))
         parts.extend(quoted(a.text) for a in node.attributes if isinstance(a, ast.Label))
         return " ".join(parts)
 

@@ -49,8 +49,10 @@ def inputs_read(definitions: dict, body: ir.Node) -> frozenset:
     pending = [body]
     while pending:
         for node in ir.walk([pending.pop()]):
-            if isinstance(node, ir.Input):
+            if isinstance(node, (ir.Input, ir.Item, ir.EventQuery)):
                 found.add(node.name)
+            elif isinstance(node, ir.Aggregate):
+                found.add(node.input)
             elif isinstance(node, ir.Ref) and node.name not in seen:
                 seen.add(node.name)
                 pending.append(definitions[node.name].body)

@@ -422,6 +422,17 @@ class _ToAst(Transformer_NonRecursive):
     def look_back(self, meta, children):
         return ast.LookBack(amount=children[0], span=_span(meta))
 
+    def code(self, meta, children):
+        system, code = children
+        quoted = system.type == "STRING"
+        return ast.Code(
+            system=_unquote(system) if quoted else system.value,
+            code=_unquote(code),
+            quoted=quoted,
+            system_span=_tok_span(system),
+            span=_span(meta),
+        )
+
     def label(self, meta, children):
         return ast.Label(text=_unquote(children[0]), span=_span(meta))
 

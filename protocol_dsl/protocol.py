@@ -33,11 +33,19 @@ class Protocol:
         return self.checked.source
 
     def evaluate(self, data: Any, as_of: Any = None) -> "Result":
-        """Evaluate one patient (a mapping of input names to values) at the index date `as_of`; raises DataError.
+        """Evaluate one patient at the index date `as_of`; raises DataError.
 
-        `as_of` is a date, a datetime (its date is used) or a text `YYYY-MM-DD`.
+        `data` is a mapping of input names to values, or a FHIR Bundle (read by
+        `protocol_dsl.fhir.patient_data`). `as_of` is a date, a datetime (its date is used)
+        or a text `YYYY-MM-DD`.
         """
         day = index_date(as_of)
+        read_warnings: list[str] = []
+        if isinstance(data, dict) and data.get("resourceType") == "Bundle" and "resourceType" not in self.inputs:
+            from .fhir import convert
+
+            conversion = convert(self, data, as_of=day)
+            data, read_warnings = conversion.data, conversion.warnings
         prepared = None if self._has_events else self._prepare_fast(data)
         if prepared is None:  # units to convert, events, or something to refuse
             values, warnings = prepare(self.inputs, data, as_of=day)
@@ -45,7 +53,7 @@ class Protocol:
             values, extra = prepared
             warnings = unknown_keys(self.inputs, extra) if extra else []
         status, outcome = self._criteria_fast(values)
-        return Result(self, values, outcome, status, warnings)
+        return Result(self, values, outcome, status, read_warnings + warnings)
 
     def screen(self, cohort: Any, engine: str = "duckdb", units: Optional[dict] = None, id_column: Optional[str] = None):
         """Screen a cohort (a path to CSV/JSON Lines/Parquet, or an Arrow table or DataFrame).
