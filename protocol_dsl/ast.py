@@ -201,6 +201,11 @@ class BooleanType:
 
 
 @_node
+class DateType:
+    """`date`: a calendar date, such as a birth date (for `age(D)` and `time since D`)."""
+
+
+@_node
 class CategoryType:
     """`one of "a", "b", ...`, or `ordered "a", "b", ...` (`ordered`): values ordered as listed."""
 
@@ -217,7 +222,7 @@ class EventType:
     valueset_span: Span = _span()
 
 
-InputType = Union[NumberType, BooleanType, CategoryType, EventType]
+InputType = Union[NumberType, BooleanType, DateType, CategoryType, EventType]
 
 
 @_node

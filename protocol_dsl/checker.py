@@ -63,11 +63,16 @@ class Events:
 
 
 @attrs.frozen
+class Date:
+    """A calendar date (a `date` input): read only by `age(D)` and `time since D`."""
+
+
+@attrs.frozen
 class Err:
     """The type of an expression that already has an error: it raises no more."""
 
 
-Type = Union[Num, Bool, Cat, Str, Events, Err]
+Type = Union[Num, Bool, Cat, Str, Events, Date, Err]
 BARE = Num(units.DIMENSIONLESS, bare=True)
 PLAIN = Num(units.DIMENSIONLESS)
 
@@ -86,6 +91,8 @@ def describe(t: Type) -> str:
         return f"the text {quoted(t.value)}"
     if isinstance(t, Events):
         return f"the {t.kind} events of '{t.owner}'"
+    if isinstance(t, Date):
+        return "a date"
     return "an invalid value"
 
 
@@ -229,6 +236,7 @@ class _Checker:
         self.source = source
         self.tree = tree
         self.free_names = free_names
+        self.date_allowed = False  # a date input's name is read only inside age(D) and time since D
         self.module = module  # an imported file: definitions and functions only
         self.importing = importing  # (path, shown name) of each file importing this one, outermost first
         self.functions: dict[str, ast.Function] = {}
@@ -587,6 +595,12 @@ class _Checker:
             seen.add(type(attribute))
         label = node.attribute(ast.Label)
         label_text = label.text if label else None
+        if isinstance(node.type, ast.DateType):
+            for attribute in node.attributes:
+                if not isinstance(attribute, (ast.Label, ast.Code)):
+                    self.error("E302", f"'{node.name}' is a date: it takes a label and codes, no other attribute",
+                               attribute.span)
+            return InputInfo(node.name, Date(), label=label_text, span=node.name_span)
         if isinstance(node.type, ast.BooleanType) or isinstance(node.type, ast.CategoryType):
             for attribute in node.attributes:
                 if isinstance(attribute, (ast.Range, ast.MolarMass, ast.Normal)):
@@ -764,6 +778,8 @@ class _Checker:
                                   node.window.span)
             if name == "time since":
                 return self.error("E602", "time since does not take a window: it counts from the latest value", node.window.span)
+            if name == "age":
+                return self.error("E602", "age() does not take a window: it is the age at the index date", node.window.span)
             window = self.window(node.window)
             if window is None:
                 return Err()
@@ -792,9 +808,16 @@ class _Checker:
                 if isinstance(self.visit(argument, want_bool=False), Err):
                     return Err()
                 return self.error("E602", f"{shown} takes the name of an input with dated values", argument.span)
-            t = self.visit(argument, want_bool=False)
+            self.date_allowed = name in ("time since", "age")
+            try:
+                t = self.visit(argument, want_bool=False)
+            finally:
+                self.date_allowed = False
             if isinstance(t, Err):
                 return t
+            if name == "age" and not isinstance(t, Date):
+                return self.error("E602", f"age() takes a date input, such as a birth date, but '{argument.name}' is "
+                                  f"{describe(t)}", argument.span)
             if name in NUMERIC_AGGREGATES | {"rate", "uln", "lln"} and not isinstance(t, Num):
                 return self.error("E602", f"{shown} takes a number input, but '{argument.name}' is {describe(t)}", argument.span)
         info = self.inputs[inputs[0]] if inputs else None
@@ -811,6 +834,8 @@ class _Checker:
             return Bool()
         if name in ("duration", "time since"):
             return Num(units.parse_unit("d"))
+        if name == "age":
+            return Num(units.parse_unit("years"))
         if name == "rate":
             return Num(units.divide(t.unit, units.parse_unit("d")), molar_mass=t.molar_mass)
         return t
@@ -1024,6 +1049,10 @@ class _Checker:
             )
         if node.name in self.inputs:
             t = self.inputs[node.name].type
+            if isinstance(t, Date) and not self.date_allowed:
+                return self.error(
+                    "E602", f"'{node.name}' is a date: use it as age({node.name}) or time since {node.name}", node.span
+                )
             return Bool() if isinstance(t, Events) else t  # bare: whether there is such an event
         if node.name in self.definitions:
             return self.definition_type(node.name)
@@ -1685,7 +1714,7 @@ def is_record_call(inputs: dict, node: ast.Call) -> bool:
     """Whether a call is an aggregate over an input's dated values (not over events, not the plain min/max)."""
     from .records import AGGREGATES
 
-    if node.function in ("uln", "lln"):
+    if node.function in ("uln", "lln", "age"):
         return len(node.args) == 1
     if node.function != "time since" and (node.function not in AGGREGATES or len(node.args) != 1):
         return False

@@ -8,7 +8,7 @@ import re
 from typing import Any, Mapping
 
 from . import units
-from .checker import Bool, Cat, Events, InputInfo, Num
+from .checker import Bool, Cat, Date, Events, InputInfo, Num
 from .errors import DataError
 from .source import quoted
 
@@ -70,6 +70,9 @@ def prepare(inputs: Mapping[str, InputInfo], data: Any, as_of=None) -> tuple[dic
         if raw is None:
             values[name] = None
             continue
+        if isinstance(info.type, Date):
+            values[name] = _date(name, raw, as_of, series, problems)
+            continue
         if isinstance(raw, list):
             values[name] = _dated(name, info, raw, as_of, series, used, problems, warnings)
             continue
@@ -95,6 +98,30 @@ class Record(dict):
     as_of = None
     series: dict = {}
     used: dict = {}
+
+
+def _date(name: str, raw: Any, as_of, series: dict, problems: list):
+    """A date input's value ("YYYY-MM-DD"): one dated item, read by age() and time since."""
+    import datetime
+
+    from . import records
+
+    if not isinstance(raw, str):
+        problems.append(f"{name}: expected a date YYYY-MM-DD, got {_show(raw)}")
+        return None
+    try:
+        day = datetime.date.fromisoformat(raw)
+    except ValueError:
+        problems.append(f"{name}: {_show(raw)} is not a date (expected YYYY-MM-DD, such as 1970-05-17)")
+        return None
+    if as_of is None:
+        problems.append(f"{name}: a date needs an index date (give --as-of, or as_of=...)")
+        return None
+    if day > as_of:
+        problems.append(f"{name}: {day.isoformat()} is after the index date {as_of.isoformat()}")
+        return None
+    series[name] = (records.Obs(day, datetime.datetime.combine(day, datetime.time())),)
+    return day
 
 
 def _dated(name, info, raw: list, as_of, series: dict, used: dict, problems: list, warnings: list):

@@ -278,7 +278,10 @@ class Reasons:
             return f"{_text(self.source, node)} = {shown} ({trace.when})"
         if trace.when:  # a dated value: which one, and when
             since = isinstance(node, ast.Call) and node.function in ("time since", "duration")
-            shown += f" since {trace.when[:10]}" if since else f" on {trace.when}"
+            if isinstance(node, ast.Call) and node.function == "age":
+                shown += f" (born {trace.when[:10]})"
+            else:
+                shown += f" since {trace.when[:10]}" if since else f" on {trace.when}"
             if not isinstance(node, ast.Name):
                 return f"{_text(self.source, node)} = {shown}"
         if isinstance(node, ast.Name):

@@ -124,7 +124,15 @@ class _Formatter:
             if node.path is not None:
                 return [f"valueset {node.name}: file {quoted(node.path)}"]
             system = quoted(node.system) if node.system_quoted else node.system
-            return [f"valueset {node.name}: {system} " + ", ".join(quoted(c.value) for c in node.codes)]
+            codes = [quoted(c.value) for c in node.codes]
+            lines = [f"valueset {node.name}: {system} {codes[0]}"]
+            for code in codes[1:]:  # as many codes a line as fit, the rest indented below
+                if len(lines[-1]) + len(code) + 2 > WIDTH:
+                    lines[-1] += ","
+                    lines.append(INDENT + code)
+                else:
+                    lines[-1] += ", " + code
+            return lines
         if isinstance(node, ast.Complete):
             return ["complete " + ", ".join(node.kinds)]
         text = f" {quoted(node.text)}" if node.text is not None else ""
@@ -134,6 +142,8 @@ class _Formatter:
     def type_text(t) -> str:
         if isinstance(t, ast.NumberType):
             return ("integer" if t.whole else "number") + (f" {unit_text(t.unit)}" if t.unit else "")
+        if isinstance(t, ast.DateType):
+            return "date"
         if isinstance(t, ast.BooleanType):
             return "boolean"
         if isinstance(t, ast.EventType):

@@ -24,7 +24,7 @@ import attrs
 
 from .checker import InputInfo
 
-NUMBER, BOOLEAN, TEXT = "number", "boolean", "text"
+NUMBER, BOOLEAN, TEXT, DATE = "number", "boolean", "text", "date"
 
 _node = attrs.frozen(kw_only=True, eq=False, repr=False)
 

@@ -20,7 +20,7 @@ import attrs
 
 from . import ast, ir, units
 from . import numeric
-from .checker import EVENT_FUNCTIONS, Bool, Cat, Checked, Events, Num, Str, conversion, inputs_read, is_record_call
+from .checker import EVENT_FUNCTIONS, Bool, Cat, Checked, Date, Events, Num, Str, conversion, inputs_read, is_record_call
 from .numeric import finite
 
 
@@ -149,6 +149,8 @@ def _kind(t) -> str:
         return ir.BOOLEAN
     if isinstance(t, (Cat, Str)):
         return ir.TEXT
+    if isinstance(t, Date):
+        return ir.DATE
     raise TypeError(f"cannot lower a value of type {t!r}")
 
 

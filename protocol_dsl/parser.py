@@ -397,6 +397,9 @@ class _ToAst(Transformer_NonRecursive):
     def ordered_type(self, meta, children):
         return ast.CategoryType(values=tuple(children), ordered=True)
 
+    def date_type(self, meta, children):
+        return ast.DateType()
+
     def boolean_type(self, meta, children):
         return ast.BooleanType()
 

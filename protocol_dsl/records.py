@@ -189,6 +189,15 @@ def time_since(items: list, as_of: Optional[_dt.date]) -> tuple[Optional[float],
     return float(days_before(items[-1], as_of)), items[-1]
 
 
+def age(items: list, as_of: Optional[_dt.date]) -> tuple[Optional[float], Optional[Obs]]:
+    """Completed years from a date to the index date (a birthday on 29 February falls on 1 March)."""
+    if not items or as_of is None:
+        return None, None
+    born = items[-1].time.date()
+    years = as_of.year - born.year - ((as_of.month, as_of.day) < (born.month, born.day))
+    return float(years), items[-1]
+
+
 def when_text(obs: Obs, as_of: Optional[_dt.date]) -> str:
     """`2026-10-02 (61 days before)`: an item's date, and how long before the index date."""
     day = obs.time.date().isoformat()

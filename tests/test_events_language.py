@@ -225,8 +225,8 @@ def test_cli_eval_check_and_fmt(tmp_path, capsys):
     assert main(["eval", str(rules), str(patient)]) == 1
     err = capsys.readouterr().err
     assert "mi: dated events (conditions) need an index date (give --as-of, or as_of=...)" in err
-    assert main(["eval", str(rules), str(patient), "--as-of", "yesterday"]) == 1
-    assert 'the index date (as_of): "yesterday" is not a date' in capsys.readouterr().err
+    assert main(["eval", str(rules), str(patient), "--as-of", "yesterday"]) == 2  # a usage error
+    assert "--as-of yesterday: expected a date YYYY-MM-DD, such as 2026-12-01" in capsys.readouterr().err
     assert main(["check", str(rules)]) == 0
     assert main(["fmt", "--check", str(rules)]) == 0
     bad = tmp_path / "bad.rules"

@@ -219,6 +219,8 @@ class Interpreter:
                 value, obs = records.limit(function, used, normal, name)
             elif function == "time since":
                 value, obs = records.time_since(found, as_of)
+            elif function == "age":
+                value, obs = records.age(found, as_of)
             elif function == "duration":
                 value, obs = records.duration(found, test(env), as_of)
             else:

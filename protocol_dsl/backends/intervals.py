@@ -201,7 +201,7 @@ class Intervals:
         if node.function in ("latest", "earliest", "min", "max"):
             d = self.domains[node.input]
             return Interval(d.lo, d.hi, True)
-        if node.function in ("count", "duration", "time since"):
+        if node.function in ("count", "duration", "time since", "age"):
             return Interval(0.0, MAX, True)
         return FULL
 

@@ -30,7 +30,7 @@ import math
 from typing import Any, Callable, Optional
 
 from .. import ir, numeric
-from ..checker import Bool, Cat
+from ..checker import Bool, Cat, Num
 from . import dispatch
 from .interpreter import interpreter_functions
 
@@ -232,6 +232,8 @@ class Generator:
             elif isinstance(t, Cat):
                 values = self.constant(frozenset(t.values))
                 lines += [f"        if type({var}) is not str or {var} not in {values}:", "            return None"]
+            elif not isinstance(t, Num):  # a date (and anything else): data.prepare reads it
+                lines += ["        return None"]
             else:
                 if info.range is not None:
                     low, high = (self.constant(float(b)) for b in info.range)

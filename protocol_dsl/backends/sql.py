@@ -255,6 +255,13 @@ class SqlBackend:
         return self.inputs[node.name]
 
     def s_Aggregate(self, node: ir.Aggregate):
+        if node.operand.kind == ir.DATE:
+            what = "age()" if node.function == "age" else "time since"
+            raise Unsupported(
+                "SQL", node,
+                f"SQL does not compute dates yet: {what} of '{node.input}' needs the date and an index date; "
+                "evaluate these patients one by one (protocol-dsl eval --as-of)",
+            )
         """An aggregate over a cohort's column: one value per patient, taken at the index date.
 
         A table holds one value per input, so each patient has at most one value, dated at
