@@ -366,13 +366,18 @@ def test_duckdb(case: dict, duck: DuckRunner, request) -> None:
 
 
 def _refused_by_sql(protocol) -> bool:
-    """Whether SQL refuses the protocol, explicitly (events): then it must say so, naming the construct."""
+    """Whether SQL refuses the protocol, explicitly (events, dates): then it must say so, naming the construct."""
     from protocol_dsl.backends import Unsupported
 
     roots = [d.body for d in protocol.program.definitions.values()] + [c.body for c in protocol.program.criteria]
-    if not any(isinstance(n, ir.EventQuery) for n in ir.walk(roots)):
+    nodes = list(ir.walk(roots))
+    if any(isinstance(n, ir.EventQuery) for n in nodes):
+        refusal = r"SQL does not compute events yet: "
+    elif any(isinstance(n, ir.Aggregate) and n.operand.kind == ir.DATE for n in nodes):
+        refusal = r"SQL does not compute dates yet: "
+    else:
         return False
-    with pytest.raises(Unsupported, match=r"SQL does not compute events yet: "):
+    with pytest.raises(Unsupported, match=refusal):
         protocol.to_sql("duckdb")
     return True
 
