@@ -113,9 +113,9 @@ def screen(protocol, cohort: Union[str, Path, Any], *, engine: str = "duckdb", u
         mapping, warnings = _map_columns(protocol, columns, units_by_input or {}, id_column)
         keep = {"$id": _source(columns.index(id_column))} if id_column else {}
         inputs = {name: f"$i{index}" for index, name in enumerate(program.inputs)}
+        evaluation = CriteriaQuery(program, inputs)  # first: a construct SQL does not compute is refused here
         typed = validation_query(program, inputs, mapping, numeric_columns, keep)
         runner.view("$typed", typed)
-        evaluation = CriteriaQuery(program, inputs)
         valid = exp.select(exp.Star()).from_(_table("$typed"), copy=False).where(
             exp.EQ(this=column("$problem"), expression=exp.Literal.string("")), copy=False)
         internal = ["$row", *keep] + evaluation.result_columns()

@@ -563,3 +563,27 @@ def test_expression_on_the_interpreter_and_duckdb(case: dict, duck: DuckRunner) 
     rows = duck.query(_expression_sql(program), arrow_table(inputs, [values]))
     assert len(rows) == 1
     assert _same_value(rows[0][1], want), f"DuckDB: expected {want!r}, got {rows[0][1]!r}"
+
+
+# ----------------------------------------------------------------- screen, end to end
+# Every protocol of the newer constructs goes through `protocol-dsl screen` on a small
+# cohort: it screens, or refuses in words (exit 2), never with a traceback.
+SCREEN_CASES = [p for p in RULES_CASES if p.id.startswith(("records", "events", "ordered", "power", "units"))]
+
+
+@pytest.mark.parametrize("case", SCREEN_CASES)
+def test_screen_screens_or_refuses_in_words(case: dict, tmp_path, capsys) -> None:
+    pytest.importorskip("duckdb")
+    from protocol_dsl.cli import main
+
+    rules = tmp_path / "p.rules"
+    rules.write_text(case["rules"], encoding="utf-8")
+    protocol = _protocol(case["rules"])
+    cohort = tmp_path / "cohort.csv"
+    cohort.write_text(",".join(protocol.inputs) + "\n" + ",".join("" for _ in protocol.inputs) + "\n", encoding="utf-8")
+    code = main(["screen", str(rules), str(cohort), "-o", str(tmp_path / "out.csv")])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert code in (0, 2), err
+    if code == 2:
+        assert "SQL does not compute" in err, err

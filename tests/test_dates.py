@@ -95,3 +95,15 @@ def test_sql_refuses_dates_in_words(protocol):
     with pytest.raises(Unsupported) as raised:
         protocol.to_sql()
     assert "SQL does not compute dates yet: age() of 'birth_date'" in str(raised.value)
+
+
+def test_screen_refuses_dates_in_words(tmp_path, capsys):
+    pytest.importorskip("duckdb")
+    rules = tmp_path / "p.rules"
+    rules.write_text(RULES)
+    cohort = tmp_path / "c.csv"
+    cohort.write_text("birth_date\n2000-01-01\n")
+    assert main(["screen", str(rules), str(cohort)]) == 2
+    _, err = capsys.readouterr()
+    assert "Traceback" not in err
+    assert "SQL does not compute dates yet: age() of 'birth_date'" in err
