@@ -381,13 +381,18 @@ def _windows(checked) -> list:
             and is_record_call(checked.inputs, n)]
 
 
-def _reachable(checked) -> list:
-    """Every syntax node reachable from the criteria, through definitions, in file order."""
+def _reachable(checked, prune=None) -> list:
+    """Every syntax node reachable from the criteria, through definitions, in file order.
+
+    `prune(node)` true: neither the node nor anything below it is reached.
+    """
     seen: dict[int, Any] = {}
     pending = [c.expr for c in checked.criteria]
     visited_definitions: set[str] = set()
     while pending:
         node = pending.pop()
+        if prune is not None and prune(node):
+            continue
         seen[id(node)] = node
         if isinstance(node, ast.Name) and node.name in checked.definitions and node.name not in visited_definitions:
             visited_definitions.add(node.name)
@@ -404,20 +409,10 @@ def _comparisons(checked) -> list:
     """
     from .checker import is_record_call
 
-    seen: dict[int, Any] = {}
-    pending = [c.expr for c in checked.criteria]
-    visited_definitions: set[str] = set()
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.Call) and is_record_call(checked.inputs, node):
-            continue
-        if isinstance(node, (ast.Compare, ast.Membership)):
-            seen[id(node)] = node
-        if isinstance(node, ast.Name) and node.name in checked.definitions and node.name not in visited_definitions:
-            visited_definitions.add(node.name)
-            pending.append(checked.definitions[node.name].expr)
-        pending.extend(ast.children(node))
-    return sorted(seen.values(), key=lambda n: n.span.start)
+    def aggregate(node) -> bool:
+        return isinstance(node, ast.Call) and is_record_call(checked.inputs, node)
+
+    return [n for n in _reachable(checked, aggregate) if isinstance(n, (ast.Compare, ast.Membership))]
 
 
 def _walk(trace: Trace):
