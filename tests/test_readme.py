@@ -41,3 +41,20 @@ def test_the_two_commands_exist():
     assert "make demo" in README and "make test" in README
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_clinical_records_example_checks_and_evaluates():
+    protocol = protocol_dsl.loads(code_after("### Clinical records"), "records.rules")
+    assert protocol.warnings == []
+    patient = {
+        "birth_date": "1970-05-17",
+        "HbA1c": [{"value": 53, "unit": "mmol/mol", "time": "2026-11-02"}],  # 7.0 % by the master equation
+        "ALT": [{"value": 80, "time": "2026-11-20", "range": {"low": 7, "high": 35}}],
+        "HBV_DNA": [{"value": v, "time": t} for v, t in ((3000, "2026-01-10"), (5000, "2026-06-10"), (2500, "2026-11-10"))],
+        "nyha": "III",
+    }
+    result = protocol.evaluate(patient, as_of="2026-12-01")
+    assert result.status == "eligible"
+    assert result.criteria["I3"].reason.endswith("<= 2.5 x ULN 35 U/L (the result's reference range)")
+    assert protocol.evaluate({**patient, "ALT": [{"value": 90, "time": "2026-11-20", "range": {"high": 35}}]},
+                             as_of="2026-12-01").criteria["I3"].value is False
