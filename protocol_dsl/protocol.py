@@ -26,6 +26,7 @@ class Protocol:
         self._traced: Optional[dict[str, Any]] = None
         self.program = lower(checked)  # the IR every backend compiles from
         self._prepare_fast, self._criteria_fast = fast_functions(self.program, statuses)
+        self._status_fast = None  # generated on the first status()
         self._has_events = any(isinstance(info.type, Events) for info in self.inputs.values())
 
     @property
@@ -54,6 +55,27 @@ class Protocol:
             warnings = unknown_keys(self.inputs, extra) if extra else []
         status, outcome = self._criteria_fast(values)
         return Result(self, values, outcome, status, read_warnings + warnings)
+
+    def status(self, data: Any, as_of: Any = None) -> Status:
+        """Only the status of one patient, at the speed of a hand-written check.
+
+        The criteria are taken in protocol order and the first that makes the patient
+        ineligible decides (Kleene's logic: no other value can change that), so the values
+        after it are neither read nor checked. Every value read is checked as `evaluate`
+        checks it; a value that is not plain (another unit, dated values, events) and any
+        construct the fast path does not compute make it evaluate in full, and invalid data
+        that is read raises DataError. `status(p) == evaluate(p).status` whenever
+        `evaluate(p)` does not raise.
+        """
+        if self._status_fast is None:
+            from .backends.python import status_function
+
+            self._status_fast = status_function(self.program, (Status.ELIGIBLE, Status.INELIGIBLE, Status.UNDETERMINED))
+        if as_of is None and not self._has_events:
+            status = self._status_fast(data)
+            if status is not None:
+                return status
+        return self.evaluate(data, as_of=as_of).status
 
     def screen(self, cohort: Any, engine: str = "duckdb", units: Optional[dict] = None, id_column: Optional[str] = None):
         """Screen a cohort (a path to CSV/JSON Lines/Parquet, or an Arrow table or DataFrame).

@@ -296,6 +296,8 @@ def _check_evaluation(protocol: Any, ev: dict[str, Any]) -> None:
             assert part in text, f"{part!r} not in the data error {text!r}"
         return
     result = protocol.evaluate(data, as_of=ev.get("as_of"))
+    # The status-only path stops at the first decisive criterion: the same status.
+    assert protocol.status(copy.deepcopy(ev["data"]), as_of=ev.get("as_of")) == result.status
     if "status" in ev:
         assert result.status == ev["status"]
     for cid, value in ev.get("criteria", {}).items():

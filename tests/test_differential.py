@@ -10,7 +10,8 @@ and relative), range ends, values in other units ({"value", "unit"}), and huge a
 numbers (1e300, 1e-300, 5e-324) for an input without a range.
 
 For every patient, each criterion's value, the status and the missing list must be the
-same from `Interpreter` (on `data.prepare`'s values), `Protocol.evaluate` and
+same from `Interpreter` (on `data.prepare`'s values), `Protocol.evaluate` (and the
+status from `Protocol.status`, which stops at the first decisive criterion) and
 `Protocol.to_sql()` run by DuckDB (all patients of a protocol in one table); invalid
 data must be refused by both Python paths. Every claim of the deep checks (W201,
 W202, E401, W204) must hold for every complete patient.
@@ -84,6 +85,11 @@ def check_case(text: str, patients) -> None:
         assert _typed(fast) == _typed(expected), (
             f"Protocol.evaluate and the interpreter disagree\nrules:\n{text}\ndata: {data!r}\n"
             f"prepared: {values!r}\ninterpreter: {expected}\nevaluate:    {fast}"
+        )
+        status = protocol.status(copy.deepcopy(data))
+        assert status == expected[0], (
+            f"Protocol.status and the interpreter disagree\nrules:\n{text}\ndata: {data!r}\n"
+            f"interpreter: {expected[0]}\nstatus: {status}"
         )
         valid.append(data)
         prepared.append(values)

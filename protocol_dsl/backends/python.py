@@ -51,6 +51,11 @@ _SAFE = 1e300  # a bound on |value| below this cannot have overflowed (generous 
 _COMPARE_NAMES = {"<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge", "=": "_eq", "!=": "_ne"}
 
 
+def _dated(values) -> dict:
+    """The dated values of a patient's prepared values (data.Record), or none."""
+    return getattr(values, "series", None) or {}
+
+
 def _fin(value):
     """The value, or raise where numeric.finite says unknown (an overflow)."""
     if numeric.finite(value) is None:
@@ -165,6 +170,7 @@ class Generator:
             **{name: numeric.COMPARE[op] for op, name in _COMPARE_NAMES.items()},
             **{"_" + name: _strict(numeric.FUNCTIONS[name]) for name in _STRICT},
             "_power": _strict(numeric.power),
+            "_dated": _dated,
         }
         self.constants: dict[int, str] = {}
         self.input_var = {name: f"x{i}" for i, name in enumerate(program.inputs)}
@@ -219,41 +225,47 @@ class Generator:
             f"    extra = None if data.keys() <= {keys} else [k for k in data if k not in {keys}]",
         ]
         entries = []
-        for name, info in self.program.inputs.items():
-            var = self.input_var[name]
-            entries.append(f"{name!r}: {var}")
-            lines.append(f"    {var} = data.get({name!r})")
-            lines.append(f"    if {var} is not None:")
-            t = info.type
-            if isinstance(t, Bool):
-                lines += [f"        if type({var}) is not bool:", "            return None"]
-            elif isinstance(t, Cat) and t.open:
-                lines += [f"        if type({var}) is not str:", "            return None"]
-            elif isinstance(t, Cat):
-                values = self.constant(frozenset(t.values))
-                lines += [f"        if type({var}) is not str or {var} not in {values}:", "            return None"]
-            elif not isinstance(t, Num):  # a date (and anything else): data.prepare reads it
-                lines += ["        return None"]
-            else:
-                if info.range is not None:
-                    low, high = (self.constant(float(b)) for b in info.range)
-                else:
-                    low, high = self.constant(-numeric.MAX_FLOAT), self.constant(numeric.MAX_FLOAT)
-                lines += [
-                    f"        if type({var}) is int:",
-                    "            try:",
-                    f"                {var} = float({var})",
-                    "            except OverflowError:",
-                    "                return None",
-                    f"        elif type({var}) is not float:",
-                    "            return None",
-                    f"        if not {low} <= {var} <= {high}:",  # also refuses NaN and the infinities
-                    "            return None",
-                ]
-                if info.whole:  # not whole: data.prepare refuses it, with its message
-                    lines += [f"        if not {var}.is_integer():", "            return None"]
+        for name in self.program.inputs:
+            entries.append(f"{name!r}: {self.input_var[name]}")
+            lines += self.read_input(name)
         lines.append("    return {" + ", ".join(entries) + "}, extra")
         return "\n".join(lines)
+
+    def read_input(self, name: str) -> list[str]:
+        """Lines that read one input from `data` into its variable: None when absent, or
+        `return None` for anything but a plain valid value (data.prepare reads that)."""
+        info = self.program.inputs[name]
+        var = self.input_var[name]
+        lines = [f"    {var} = data.get({name!r})", f"    if {var} is not None:"]
+        t = info.type
+        if isinstance(t, Bool):
+            lines += [f"        if type({var}) is not bool:", "            return None"]
+        elif isinstance(t, Cat) and t.open:
+            lines += [f"        if type({var}) is not str:", "            return None"]
+        elif isinstance(t, Cat):
+            values = self.constant(frozenset(t.values))
+            lines += [f"        if type({var}) is not str or {var} not in {values}:", "            return None"]
+        elif not isinstance(t, Num):  # a date (and anything else): data.prepare reads it
+            lines += ["        return None"]
+        else:
+            if info.range is not None:
+                low, high = (self.constant(float(b)) for b in info.range)
+            else:
+                low, high = self.constant(-numeric.MAX_FLOAT), self.constant(numeric.MAX_FLOAT)
+            lines += [
+                f"        if type({var}) is int:",
+                "            try:",
+                f"                {var} = float({var})",
+                "            except OverflowError:",
+                "                return None",
+                f"        elif type({var}) is not float:",
+                "            return None",
+                f"        if not {low} <= {var} <= {high}:",  # also refuses NaN and the infinities
+                "            return None",
+            ]
+            if info.whole:  # not whole: data.prepare refuses it, with its message
+                lines += [f"        if not {var}.is_integer():", "            return None"]
+        return lines
 
     # ------------------------------------------------------------ criteria
     def _needed_definitions(self) -> list[str]:
@@ -274,11 +286,15 @@ class Generator:
         """
         inputs: set[str] = set()
         refs: set[str] = set()
+        dated: set[str] = set()
         if isinstance(body, ir.Input):
             inputs.add(body.name)
         for node in ir.walk([body]):
             if isinstance(node, ir.Ref):
                 refs.add(node.name)
+            if isinstance(node, ir.Aggregate):  # the aggregate of one value: that value must be known
+                inputs.add(node.input)
+                dated.add(node.input)
             if isinstance(node, ir.Known):
                 continue
             for child in ir.children(node):
@@ -286,10 +302,12 @@ class Generator:
                     inputs.add(child.name)
         names = [self.input_var[n] for n in self.program.inputs if n in inputs]
         names += [self.def_var[n] for n in self.program.definitions if n in refs]
-        return " and ".join(f"{n} is not None" for n in names)
+        # ... and an aggregated input has one undated value, not dated values (those the interpreter reads)
+        return " and ".join([f"{n} is not None" for n in names] + [f"{n!r} not in _dated(v)" for n in sorted(dated)])
 
     def _reads(self, roots) -> list[str]:
         found = {node.name for node in ir.walk(roots) if isinstance(node, ir.Input)}
+        found |= {node.input for node in ir.walk(roots) if isinstance(node, ir.Aggregate)}
         return [name for name in self.program.inputs if name in found]
 
     def body_text(self, body: ir.Node) -> Optional[str]:
@@ -335,6 +353,64 @@ class Generator:
             lines.append(f"        return _UNDETERMINED, {values}")
         lines.append(f"    return _ELIGIBLE, {values}")
         return "\n".join(lines)
+
+    def status_source(self) -> str:
+        """status_fast(data): the status, criterion by criterion in protocol order, stopping at
+        the first that makes the patient ineligible (Kleene: nothing after it can change that).
+
+        Each input is checked when a criterion first reads it, so only what the decision
+        reads is checked; anything but a plain valid value returns None (the caller then
+        evaluates the patient in full).
+        """
+        program = self.program
+        lines = ["def status_fast(data):", "    if type(data) is not dict:", "        return None",
+                 "    unknown = False", "    v = None  # plain values only: no dated ones"]
+        read: set[str] = set()
+        computed: set[str] = set()
+        order = {name: i for i, name in enumerate(program.definitions)}
+        for index, criterion in enumerate(program.criteria):
+            definitions = self._definitions_of([criterion.body])
+            for name in self._reads([criterion.body] + [program.definitions[d].body for d in definitions]):
+                if name not in read:
+                    read.add(name)
+                    lines += self.read_input(name)
+            for name in sorted(definitions - computed, key=order.__getitem__):
+                computed.add(name)
+                body = program.definitions[name].body
+                text = self.body_text(body)
+                var = self.def_var[name]
+                if text is None:  # None: each criterion that reads it is then computed by the interpreter
+                    lines.append(f"    {var} = None")
+                else:
+                    self._guarded(lines, self.guard(body), [f"{var} = {text}"], [f"{var} = None"])
+            # Where the two-valued code does not apply (an unknown value, an error, a construct
+            # it does not compute), the interpreter computes the criterion from the values read.
+            values = "{" + ", ".join(f"{n!r}: {self.input_var[n]}" for n in program.inputs if n in read) + "}"
+            slow = [f"c = _slow[{index}]({values})"]
+            text = self.body_text(criterion.body)
+            if text is None:
+                lines.append("    " + slow[0])
+            else:
+                self._guarded(lines, self.guard(criterion.body), [f"c = {text}"], slow)
+            decisive = "False" if criterion.kind == "inclusion" else "True"
+            lines += [f"    if c is {decisive}:", "        return _INELIGIBLE", "    if c is None:", "        unknown = True"]
+        lines.append("    return _UNDETERMINED if unknown else _ELIGIBLE")
+        return "\n".join(lines)
+
+    def _definitions_of(self, roots) -> set[str]:
+        """The definitions the roots use, directly or through other definitions."""
+        found: set[str] = set()
+        pending = list(roots)
+        while pending:
+            for node in ir.walk([pending.pop()]):
+                if isinstance(node, ir.Ref) and node.name not in found:
+                    found.add(node.name)
+                    pending.append(self.program.definitions[node.name].body)
+        return found
+
+    def build_status(self) -> Callable:
+        """status_fast(data) -> a status, or None where the full evaluation must decide."""
+        return self._exec(self.status_source(), interpreter_functions(self.program))["status_fast"]
 
     def value_source(self) -> str:
         (criterion,) = self.program.criteria
@@ -395,11 +471,27 @@ class Generator:
         raise _TooDeep()
 
     def g_Aggregate(self, node: ir.Aggregate) -> _Expr:
-        # Dated values are computed by the interpreter (records.py): a criterion or definition
-        # that aggregates them is left to it. Protocols without them keep the fast path.
-        raise _TooDeep()
+        """The aggregate of one plain value, the only kind prepare_fast lets through.
 
-    g_Item = g_Aggregate
+        A single undated value is one value at the index date (docs/records.md), and the
+        guard makes it known here: latest, min, max... are the value, `time since` and
+        `duration` 0 days, count 1 or 0, any and all the condition. Rates, limits of
+        normal and dates are left to the interpreter.
+        """
+        f, x = node.function, self.input_var[node.input]
+        if f in ("latest", "earliest", "min", "max", "sum"):
+            return _Expr(x)
+        if f == "time since" and node.operand.kind != ir.DATE:
+            return _Expr("0.0")
+        if f in ("count", "any", "all", "duration"):
+            condition = self.expr(node.operand).text
+            if f == "count":
+                return _Expr(f"(1.0 if {condition} else 0.0)")
+            return _Expr(f"(0.0, {condition})[0]" if f == "duration" else f"({condition})")  # 0 days, once it is known
+        raise _TooDeep()  # rate, uln, lln, age: the interpreter (records.py) computes them
+
+    def g_Item(self, node: ir.Item) -> _Expr:
+        return _Expr(self.input_var[node.name])
 
     def g_Const(self, node: ir.Const) -> _Expr:
         value = node.value
@@ -575,6 +667,11 @@ def fast_functions(program: ir.Program, statuses) -> tuple[Callable, Callable]:
     `statuses` are the objects criteria_fast returns for eligible, ineligible, undetermined.
     """
     return Generator(program, statuses=statuses).build()
+
+
+def status_function(program: ir.Program, statuses) -> Callable:
+    """The generated status_fast(data) of a lowered protocol: a status, or None (evaluate in full)."""
+    return Generator(program, statuses=statuses).build_status()
 
 
 def expression_functions(program: ir.Program) -> tuple[Callable, Callable]:

@@ -255,6 +255,12 @@ class SqlBackend:
         return self.inputs[node.name]
 
     def s_Aggregate(self, node: ir.Aggregate):
+        """An aggregate over a cohort's column: one value per patient, taken at the index date.
+
+        A table holds one value per input, so each patient has at most one value, dated at
+        the index date (docs/records.md): the aggregate of one value, as the interpreter
+        computes it for an undated value. Dated values themselves are not columns.
+        """
         if node.operand.kind == ir.DATE:
             what = "age()" if node.function == "age" else "time since"
             raise Unsupported(
@@ -262,12 +268,6 @@ class SqlBackend:
                 f"SQL does not compute dates yet: {what} of '{node.input}' needs the date and an index date; "
                 "evaluate these patients one by one (protocol-dsl eval --as-of)",
             )
-        """An aggregate over a cohort's column: one value per patient, taken at the index date.
-
-        A table holds one value per input, so each patient has at most one value, dated at
-        the index date (docs/records.md): the aggregate of one value, as the interpreter
-        computes it for an undated value. Dated values themselves are not columns.
-        """
         x = self.inputs[node.input]
         known = not_(is_null(x))
         f = node.function
