@@ -50,6 +50,27 @@ def hand_status(p) -> str:
     return "eligible" if included and not excluded else "ineligible"
 
 
+def hand_status_short(p) -> str:
+    """The floor: the status as a person writes it for speed, stopping at the first failing criterion."""
+    if not 18 <= p["age"] <= 65 or not p["liver_failure"]:
+        return "ineligible"
+    if p["sex"] == "female" and p["childbearing_potential"] and p["pregnancy_test"] != "negative":
+        return "ineligible"
+    if not p["consent"] or p["HBsAg"] != "positive":
+        return "ineligible"
+    if not (p["TB"] >= 171 or p["TB_rise"] >= 17.1) or not (p["INR"] >= 1.5 or 20 < p["PTA"] <= 40):
+        return "ineligible"
+    if not 17 <= _meld(p) <= 30:
+        return "ineligible"
+    if p["hcc"] or p["other_malignancy"] or p["severe_organ_disease"]:
+        return "ineligible"
+    if p["sex"] == "female" and (p["pregnant"] or p["lactating"]):
+        return "ineligible"
+    if p["severe_bacterial_infection"] or p["followup_difficulty"] or p["other_cause"] or p["investigator_excludes"]:
+        return "ineligible"
+    return "eligible"
+
+
 def hand_reasons(p) -> dict:
     """The same logic with a one-line reason per criterion, as a person would write it."""
     c = hand_criteria(p)
@@ -86,10 +107,12 @@ def run(count: int = PATIENTS, repeats: int = REPEATS) -> dict:
         result = protocol.evaluate(patient)
         actual = {cid: c.value for cid, c in result.criteria.items()}
         assert actual == hand_criteria(patient), (patient, actual)
-        assert result.status == hand_status(patient), patient
+        assert result.status == hand_status(patient) == hand_status_short(patient) == protocol.status(patient), patient
 
     functions = {
+        "hand short": hand_status_short,
         "hand status": hand_status,
+        "dsl status()": protocol.status,
         "hand reasons": hand_reasons,
         "dsl status": lambda p: protocol.evaluate(p).status,
         "dsl reasons": lambda p: [c.reason for c in protocol.evaluate(p).criteria.values()],
@@ -102,6 +125,8 @@ def run(count: int = PATIENTS, repeats: int = REPEATS) -> dict:
 
 
 ROWS = [
+    ("hand short", "hand-written function, status, stopping at the first failing criterion (the floor)", "hand short"),
+    ("dsl status()", "protocol-dsl `status(p)` (stops at the first decisive criterion)", "hand short"),
     ("hand status", "hand-written function, status (every criterion computed)", "hand status"),
     ("hand reasons", "hand-written function, status and a reason per criterion", "hand reasons"),
     ("dsl status", "protocol-dsl `evaluate(p).status`", "hand status"),

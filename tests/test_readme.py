@@ -32,6 +32,7 @@ def test_the_library_example():
     assert r.criteria["I7"].value is True
     assert r.criteria["I7"].reason == "INR 1.7 >= 1.5"
     assert r.missing[:3] == ["HBsAg", "TB", "TB_rise"]
+    assert p.status({"age": 12}) == "ineligible"
     e = protocol_dsl.compile_expression("INR >= 1.5 or 20 < PTA <= 40")
     assert e.evaluate({"INR": 1.2, "PTA": 30}) is True
 
