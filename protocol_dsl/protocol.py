@@ -40,9 +40,10 @@ class Protocol:
         `protocol_dsl.fhir.patient_data`). `as_of` is a date, a datetime (its date is used)
         or a text `YYYY-MM-DD`.
         """
-        day = index_date(as_of)
+        day = None if as_of is None else index_date(as_of)
         read_warnings: list[str] = []
-        if isinstance(data, dict) and data.get("resourceType") == "Bundle" and "resourceType" not in self.inputs:
+        if isinstance(data, dict) and "resourceType" in data and data["resourceType"] == "Bundle" \
+                and "resourceType" not in self.inputs:
             from .fhir import convert
 
             conversion = convert(self, data, as_of=day)

@@ -29,6 +29,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Optional
 
+import attrs
+
 from .. import ir, numeric
 from ..checker import Bool, Cat, Num
 from . import dispatch
@@ -181,6 +183,13 @@ class Generator:
         self.def_bounds: dict[str, float] = {}
         for name, definition in program.definitions.items():  # each after those it uses: no recursion
             self.def_bounds[name] = self.bound(definition.body)
+        # Definitions that are exactly unknown for a patient of plain values: a rate of one
+        # undated value (docs/records.md). `if known(d) then d else X` is then X.
+        self.unknown_when_plain = {
+            name: d.body.input for name, d in program.definitions.items()
+            if isinstance(d.body, ir.Aggregate) and d.body.function == "rate"
+        }
+        self.plain_inputs: set[str] = set()  # inputs whose plain value a simplified body relies on
         self.source = ""
         # state while writing one expression
         self.assigned: dict[int, str] = {}  # shared node -> its temporary, once surely evaluated
@@ -279,7 +288,7 @@ class Generator:
                     pending.append(self.program.definitions[node.name].body)
         return [name for name in self.program.definitions if name in needed]
 
-    def guard(self, body: ir.Node) -> str:
+    def guard(self, body: ir.Node, plain: frozenset = frozenset()) -> str:
         """`x1 is not None and d0 is not None ...`: every input and definition the body reads is known.
 
         An input read only by `known(...)` is not guarded: known() reads it exactly.
@@ -303,12 +312,60 @@ class Generator:
         names = [self.input_var[n] for n in self.program.inputs if n in inputs]
         names += [self.def_var[n] for n in self.program.definitions if n in refs]
         # ... and an aggregated input has one undated value, not dated values (those the interpreter reads)
+        dated |= plain
         return " and ".join([f"{n} is not None" for n in names] + [f"{n!r} not in _dated(v)" for n in sorted(dated)])
 
     def _reads(self, roots) -> list[str]:
         found = {node.name for node in ir.walk(roots) if isinstance(node, ir.Input)}
         found |= {node.input for node in ir.walk(roots) if isinstance(node, ir.Aggregate)}
         return [name for name in self.program.inputs if name in found]
+
+    def plain(self, node: ir.Node, memo: Optional[dict] = None) -> ir.Node:
+        """`node` for a patient of plain values: `if known(d) then A else B` is B where d is
+        exactly unknown for such a patient (a rate). Untouched subtrees stay the same objects."""
+        if not self.unknown_when_plain:
+            return node
+        memo = {} if memo is None else memo
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        result = node
+        condition = getattr(node, "condition", None)
+        if (isinstance(node, ir.If) and isinstance(condition, ir.Known) and isinstance(condition.operand, ir.Ref)
+                and condition.operand.name in self.unknown_when_plain):
+            self.plain_inputs.add(self.unknown_when_plain[condition.operand.name])
+            result = self.plain(node.otherwise, memo)
+        else:
+            changes = {}
+            for field in attrs.fields(type(node)):
+                value = getattr(node, field.name)
+                if isinstance(value, tuple) and value and all(attrs.has(type(v)) for v in value):
+                    new = tuple(self.plain(v, memo) for v in value)
+                    if any(a is not b for a, b in zip(new, value)):
+                        changes[field.name] = new
+                elif field.name != "origin" and attrs.has(type(value)) and hasattr(value, "kind"):
+                    new = self.plain(value, memo)
+                    if new is not value:
+                        changes[field.name] = new
+            if changes:
+                result = attrs.evolve(node, **changes)
+        memo[key] = result
+        return result
+
+    def fast_body(self, body: ir.Node) -> tuple[ir.Node, frozenset]:
+        """The body for plain values (`plain`), and the inputs that must be plain for it."""
+        self.plain_inputs = set()
+        simplified = self.plain(body)
+        return simplified, frozenset(self.plain_inputs)
+
+    def guarded_body(self, lines: list[str], body: ir.Node, assign: str, fallback: list[str]) -> None:
+        """`assign = <body>` where the two-valued code applies, else `fallback`."""
+        simplified, plain = self.fast_body(body)
+        text = self.body_text(simplified)
+        if text is None:
+            lines += ["    " + line for line in fallback]
+        else:
+            self._guarded(lines, self.guard(simplified, plain), [f"{assign} = {text}"], fallback)
 
     def body_text(self, body: ir.Node) -> Optional[str]:
         """The two-valued expression for a body, or None when it is too deep for Python's compiler."""
@@ -328,22 +385,12 @@ class Generator:
             lines.append(f"    {self.input_var[name]} = v[{name!r}]")
         for name in needed:
             var = self.def_var[name]
-            body = program.definitions[name].body
-            text = self.body_text(body)
-            if text is None:
-                lines.append(f"    {var} = None")
-                continue
-            self._guarded(lines, self.guard(body), [f"{var} = {text}"], [f"{var} = None"])
+            self.guarded_body(lines, program.definitions[name].body, var, [f"{var} = None"])
         results = []
         for index, criterion in enumerate(program.criteria):
             var = f"c{index}"
             results.append(var)
-            fallback = [f"{var} = _slow[{index}](v)"]
-            text = self.body_text(criterion.body)
-            if text is None:
-                lines.append("    " + fallback[0])
-                continue
-            self._guarded(lines, self.guard(criterion.body), [f"{var} = {text}"], fallback)
+            self.guarded_body(lines, criterion.body, var, [f"{var} = _slow[{index}](v)"])
         values = "(" + "".join(f"{v}, " for v in results) + ")"
         if results:
             fails = [f"{v} is {'False' if c.kind == 'inclusion' else 'True'}" for v, c in zip(results, program.criteria)]
@@ -376,22 +423,12 @@ class Generator:
                     lines += self.read_input(name)
             for name in sorted(definitions - computed, key=order.__getitem__):
                 computed.add(name)
-                body = program.definitions[name].body
-                text = self.body_text(body)
-                var = self.def_var[name]
-                if text is None:  # None: each criterion that reads it is then computed by the interpreter
-                    lines.append(f"    {var} = None")
-                else:
-                    self._guarded(lines, self.guard(body), [f"{var} = {text}"], [f"{var} = None"])
+                var = self.def_var[name]  # None: each criterion that reads it is then computed by the interpreter
+                self.guarded_body(lines, program.definitions[name].body, var, [f"{var} = None"])
             # Where the two-valued code does not apply (an unknown value, an error, a construct
             # it does not compute), the interpreter computes the criterion from the values read.
             values = "{" + ", ".join(f"{n!r}: {self.input_var[n]}" for n in program.inputs if n in read) + "}"
-            slow = [f"c = _slow[{index}]({values})"]
-            text = self.body_text(criterion.body)
-            if text is None:
-                lines.append("    " + slow[0])
-            else:
-                self._guarded(lines, self.guard(criterion.body), [f"c = {text}"], slow)
+            self.guarded_body(lines, criterion.body, "c", [f"c = _slow[{index}]({values})"])
             decisive = "False" if criterion.kind == "inclusion" else "True"
             lines += [f"    if c is {decisive}:", "        return _INELIGIBLE", "    if c is None:", "        unknown = True"]
         lines.append("    return _UNDETERMINED if unknown else _ELIGIBLE")
