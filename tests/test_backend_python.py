@@ -357,3 +357,40 @@ def test_the_math_spellings_raise_exactly_where_numeric_is_unknown(function, spe
 
 def test_a_logarithm_is_bounded_whatever_its_argument():
     assert "_fin" not in source_of("input x: number\ninclusion I1: ln(x) * 2 + 1 > 3")
+
+
+def test_a_rate_that_falls_back_keeps_the_fast_path_and_its_meaning():
+    """`if known(rate) then rate else X` is X for plain values, and the rate itself for dated ones."""
+    from protocol_dsl.backends.interpreter import interpreter_functions
+    from protocol_dsl.data import prepare
+
+    protocol = protocol_dsl.loads(
+        "input TB: number umol/L range 0..1500\n"
+        "input TB_rise: number umol/L/d range -1500..1500\n"
+        "define rate_ = rate(TB within 7 days)\n"
+        "define rise = if known(rate_) then rate_ else TB_rise\n"
+        "inclusion I1: TB >= 171 umol/L or rise >= 17.1 umol/L/d\n"
+        "inclusion I2: rise < 0 umol/L/d or not known(rise)\n"
+    )
+    slow = interpreter_functions(protocol.program)
+    patients = [
+        ({"TB": 100, "TB_rise": 20}, None, [True, False]),
+        ({"TB": 100, "TB_rise": 10}, None, [False, False]),
+        ({"TB": 100}, None, [None, True]),
+        ({"TB_rise": 20}, None, [True, False]),
+        ({}, None, [None, True]),
+        ({"TB": [{"value": 100, "time": "2026-11-25"}, {"value": 160, "time": "2026-11-28"}], "TB_rise": 0},
+         "2026-12-01", [True, False]),  # the rate from the dated values, 20 umol/L/d, not TB_rise
+        ({"TB": [{"value": 160, "time": "2026-11-25"}, {"value": 100, "time": "2026-11-28"}], "TB_rise": 20},
+         "2026-12-01", [False, True]),
+    ]
+    for data, as_of, expected in patients:
+        result = protocol.evaluate(data, as_of=as_of)
+        values, _ = prepare(protocol.inputs, data, as_of=protocol_dsl.protocol.index_date(as_of))
+        assert [c.value for c in result.criteria.values()] == expected, data
+        assert [fn(values) for fn in slow] == expected, data
+        assert protocol.status(data, as_of=as_of) == result.status
+    from protocol_dsl.backends.python import Generator
+
+    source = Generator(protocol.program).criteria_source()  # the fast path computes `rise` for plain TB
+    assert "if x1 is not None and 'TB' not in _dated(v):\n        try:\n            d1 = x1\n" in source
