@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import ast
@@ -14,6 +15,8 @@ from .source import quoted
 if TYPE_CHECKING:
     from .protocol import Protocol
 
+
+_ANNOTATION = re.compile(r"\{[^}]*\}")  # a UCUM annotation, such as {HbA1c}
 
 class Status(str, enum.Enum):
     """A patient's eligibility for a protocol."""
@@ -307,6 +310,7 @@ class Reasons:
             return quoted(value)
         if isinstance(value, bool):
             return "true" if value else "false"
+        unit = _ANNOTATION.sub("", unit)  # '%{HbA1c}' reads as %: the annotation says what, not how much
         return f"{format_number(value)} {unit}" if unit else format_number(value)
 
     def unknown(self, trace: Trace) -> str:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import protocol_dsl
 from protocol_dsl import units
 from protocol_dsl.units import (
     DIMENSIONLESS, KNOWN_UNITS, Unit, UnitError, compatible, conversion_factor, divide,
@@ -472,3 +473,9 @@ def test_patient_data_converts(data, value):
     values, _ = prepare(protocol_dsl.loads(DATA_RULES).program.inputs, data)
     (name,) = data
     assert round12(values[name]) == value
+
+
+def test_reasons_show_an_annotated_unit_without_its_annotation():
+    protocol = protocol_dsl.loads("input HbA1c: number '%{HbA1c}'\ninclusion I1: HbA1c >= 7%\n")
+    result = protocol.evaluate({"HbA1c": {"value": 53, "unit": "mmol/mol"}})
+    assert result.criteria["I1"].reason == "HbA1c 7.00044 % >= 7 %"
