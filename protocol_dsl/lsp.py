@@ -44,6 +44,12 @@ KEYWORDS = (
 )
 
 
+# Words the grammar does not accept as a name (its NAME terminal).
+RESERVED = frozenset(
+    "protocol import input define inclusion exclusion if then else and or not in as at true false within since".split()
+)
+
+
 # ------------------------------------------------------------------ positions
 class Lines:
     """Offsets <-> LSP positions (0-based line, UTF-16 column) in one text."""
@@ -172,10 +178,10 @@ class Analysis:
 
             protocol = loads(self.text, self.name)
             cases = load_cases(cases_path, protocol)
-        except (RulesError, CaseFileError, OSError):
-            return []
-        outcomes = [run_case(protocol, case) for case in cases]
-        report = measure(protocol, [(o.case.name, o.result) for o in outcomes if o.result is not None])
+            outcomes = [run_case(protocol, case) for case in cases]
+            report = measure(protocol, [(o.case.name, o.result) for o in outcomes if o.result is not None])
+        except (RulesError, CaseFileError, OSError, ValueError):
+            return []  # a cases file half written, or unreadable: `protocol-dsl test` says why
         found = []
         for row in report.criteria + report.comparisons:
             if not row.complete:
@@ -284,7 +290,7 @@ class Analysis:
 
     def rename(self, offset: int, new_name: str) -> Optional[list[dict]]:
         """The edits renaming the input or definition at offset, or None when there is none."""
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", new_name):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", new_name) or new_name in RESERVED:
             return None
         ranges = self.references(offset)
         if not ranges:
@@ -343,7 +349,7 @@ class Analysis:
 def serve() -> int:
     """Run the server over standard input and output until the client says exit."""
     try:
-        from lsprotocol import types
+        from lsprotocol import converters, types
         from pygls.lsp.server import LanguageServer
     except ImportError:
         import sys
@@ -359,8 +365,10 @@ def serve() -> int:
     good: dict[str, Analysis] = {}  # uri -> the last analysis that parsed (names for completion)
     versions: dict[str, int] = {}
 
+    structure = converters.get_converter().structure
+
     def convert(kind, data):
-        return server.protocol._converter.structure(data, kind)
+        return structure(data, kind)
 
     def analyse(uri: str) -> Analysis:
         document = server.workspace.get_text_document(uri)

@@ -210,16 +210,21 @@ def test_utf16_columns():
        st.integers(0, 250), st.integers(0, 60))
 def test_any_text_is_survived(text, line, character):
     """Whatever is typed, every request the server answers returns without raising."""
+    from lsprotocol import converters, types
+
+    structure = converters.get_converter().structure
     analysis = Analysis(text, "fuzz.rules")
-    analysis.diagnostics(deep=False)
-    analysis.diagnostics(deep=True)
+    for found in (analysis.diagnostics(deep=False), analysis.diagnostics(deep=True)):
+        [structure(d, types.Diagnostic) for d in found]  # what the server sends must convert too
     offset = analysis.lines.offset(line % 5, character)
-    analysis.hover(offset)
-    analysis.completion(offset, Analysis(TEXT, "known.rules"))
+    hover = analysis.hover(offset)
+    if hover is not None:
+        structure(hover, types.Hover)
+    [structure(i, types.CompletionItem) for i in analysis.completion(offset, Analysis(TEXT, "known.rules"))]
     analysis.definition(offset)
     analysis.references(offset)
-    analysis.rename(offset, "renamed")
-    analysis.formatting()
+    [structure(e, types.TextEdit) for e in analysis.rename(offset, "renamed") or ()]
+    [structure(e, types.TextEdit) for e in analysis.formatting()]
 
 
 def test_deep_checks_follow_when_typing_stops(client, tmp_path):
@@ -234,3 +239,58 @@ def test_deep_checks_follow_when_typing_stops(client, tmp_path):
     expected = diagnose(text, str(path))
     assert [(d["code"], d["message"]) for d in deep] == [(d.code, d.message) for d in expected]
     assert {d.code for d in expected} == {"E401", "W201"}
+
+
+@pytest.mark.parametrize(
+    "before, expected",
+    [
+        ('inclusion I2: sex = "', ["female", "male"]),
+        ("inclusion I2: sex in {", ['"female"', '"male"']),
+        ('inclusion I2: sex not in {"female", ', ['"female"', '"male"']),
+        ("inclusion I2: sex != ", ['"female"', '"male"']),
+    ],
+)
+def test_category_completion(before, expected):
+    text = TEXT + before
+    items = Analysis(text, "c.rules").completion(len(text), Analysis(TEXT, "c.rules"))
+    assert [i.get("insertText", i["label"]) for i in items] == expected
+
+
+def test_unit_completion_and_names():
+    text = TEXT + "inclusion I2: TB > 5 "
+    units = {i["label"] for i in Analysis(text, "u.rules").completion(len(text), Analysis(TEXT, "u.rules"))}
+    assert {"umol/L", "mg/dL", "%"} <= units
+    text = TEXT + "inclusion I2: "
+    names = {i["label"] for i in Analysis(text, "n.rules").completion(len(text), Analysis(TEXT, "n.rules"))}
+    assert {"TB", "sex", "tb_high", "known", "clamp", "at least"} <= names
+
+
+def test_rename_refuses_what_is_not_a_name():
+    analysis = Analysis(TEXT, "r.rules")
+    at = TEXT.index("tb_high")
+    assert analysis.rename(at, "and") is None and analysis.rename(at, "2x") is None
+    assert analysis.rename(TEXT.index("171"), "y") is None  # not on a name
+    # A name inside a string or comment is not an occurrence.
+    text = TEXT + '# TB here\nexclusion E2 "TB": TB < 1 umol/L\n'
+    edits = Analysis(text, "r.rules").rename(text.index("TB"), "bili")
+    assert len(edits) == 4
+
+
+def test_hover_on_a_function():
+    text = "input x: number\ndefine y = max(x, 2) + ln(x)\ninclusion I1: y > 1\n"
+    hover = Analysis(text, "h.rules").hover(text.index("max") + 1)
+    assert hover["contents"]["value"] == "max(a, b, ...): the largest of its arguments, converted to one unit."
+    assert Analysis(text, "h.rules").hover(text.index("2)")) is None
+
+
+def test_the_package_does_not_import_the_editor_tools():
+    code = "import sys, protocol_dsl, protocol_dsl.cli; print(sorted({'pygls', 'lsprotocol', 'pygments'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("cases", ["cases: [", "cases:\n  - name: x\n    patient: {y: 1}\n", "\0", "- 1\n"])
+def test_a_broken_cases_file_gives_no_coverage(tmp_path, cases):
+    path = tmp_path / "b.rules"
+    (tmp_path / "b.cases.yaml").write_text(cases)
+    assert Analysis("input x: number\ninclusion I1: x > 1\n", str(path)).coverage(path) == []
