@@ -294,3 +294,18 @@ def test_a_broken_cases_file_gives_no_coverage(tmp_path, cases):
     path = tmp_path / "b.rules"
     (tmp_path / "b.cases.yaml").write_text(cases)
     assert Analysis("input x: number\ninclusion I1: x > 1\n", str(path)).coverage(path) == []
+
+
+def test_python_m_protocol_dsl_lsp_starts_the_server():
+    def framed(message: dict) -> bytes:
+        body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+        return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+    requests = (
+        framed({"id": 1, "method": "initialize", "params": {"processId": None, "rootUri": None, "capabilities": {}}})
+        + framed({"id": 2, "method": "shutdown", "params": None})
+        + framed({"method": "exit", "params": None})
+    )
+    done = subprocess.run([sys.executable, "-m", "protocol_dsl.lsp"], input=requests, capture_output=True, cwd=ROOT,
+                          timeout=60)
+    assert done.returncode == 0 and b'"serverInfo"' in done.stdout and b"Traceback" not in done.stderr
