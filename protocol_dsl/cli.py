@@ -56,6 +56,13 @@ def _build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--check", action="store_true", help="change nothing; list the files that would change")
     fmt.add_argument("--diff", action="store_true", help="print a unified diff of the changes instead of writing")
 
+    commands.add_parser(
+        "lsp",
+        help="run the language server over standard input and output",
+        description="Run the language server (diagnostics, hover, completion, navigation, rename, "
+        "formatting, coverage) over standard input and output; needs the extra protocol-dsl[lsp].",
+    )
+
     test = commands.add_parser(
         "test",
         help="run the example patients kept beside each rules file",
@@ -143,6 +150,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _example(args)
         if args.command == "screen":
             return _screen(args)
+        if args.command == "lsp":
+            from .lsp import serve
+
+            return serve()
         return _eval(args)
     except _Usage as problem:
         print(f"protocol-dsl: error: {problem}", file=sys.stderr)
