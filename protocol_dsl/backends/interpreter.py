@@ -145,6 +145,8 @@ class Interpreter:
         """A trace that says which dated value a current value or an aggregate came from."""
         key = id(node)
         name = node.name if isinstance(node, ir.Input) else node.input
+        if isinstance(node, ir.Input):
+            return self.record_input(fn, origin, unit, name)
 
         def recorded(env: Env):
             frames = env.frames
@@ -160,6 +162,24 @@ class Interpreter:
                 when = records.when_text(obs, as_of)
             frames[-1].append(Trace(origin, value, () if isinstance(node, ir.Aggregate) else tuple(children), unit,
                                     when=when))
+            return value
+
+        return recorded
+
+    @staticmethod
+    def record_input(fn: Fn, origin, unit: str, name: str) -> Fn:
+        """An input's trace: a leaf, so no frame of its own; dated only when the data say which value was used."""
+
+        def recorded(env: Env):
+            value = fn(env)
+            used = getattr(env.values, "used", None)
+            obs = None if used is None else used.get(name)
+            when = ""
+            if isinstance(obs, str):
+                when = obs
+            elif obs is not None and obs.time is not None and value is not None:
+                when = records.when_text(obs, getattr(env.values, "as_of", None))
+            env.frames[-1].append(Trace(origin, value, (), unit, when=when))
             return value
 
         return recorded
