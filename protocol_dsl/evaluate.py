@@ -40,6 +40,7 @@ class CriterionResult:
         self.text = node.text
         self.value = value
         self.missing = missing
+        self._reason: Optional[str] = None
 
     @property
     def trace(self) -> Trace:
@@ -47,7 +48,9 @@ class CriterionResult:
 
     @property
     def reason(self) -> str:
-        return Reasons(self._result.protocol.checked).criterion_reason(self.trace)
+        if self._reason is None:
+            self._reason = self._result._reasons().criterion_reason(self.trace)
+        return self._reason
 
     @property
     def passes(self) -> Optional[bool]:
@@ -73,7 +76,8 @@ class Result:
         self.warnings = warnings
         self._outcome = outcome
         self._criteria: Optional[dict[str, CriterionResult]] = None
-        self._traces: dict[str, Trace] = {}
+        self._traces: Optional[dict[str, Trace]] = None
+        self._reasoner: Optional[Reasons] = None
 
     @property
     def criteria(self) -> dict[str, CriterionResult]:
@@ -92,13 +96,19 @@ class Result:
         return sorted({name for c in self.criteria.values() for name in c.missing})
 
     def _trace(self, criterion_id: str) -> Trace:
-        if criterion_id not in self._traces:
-            self._traces[criterion_id] = self.protocol.traced_functions()[criterion_id](self.values)
+        # Every criterion's trace at once: the definitions they share are traced once, not once per criterion.
+        if self._traces is None:
+            self._traces = self.protocol.traced_criteria()(self.values)
         return self._traces[criterion_id]
+
+    def _reasons(self) -> "Reasons":
+        if self._reasoner is None:
+            self._reasoner = Reasons(self.protocol.checked, self.protocol.layout())
+        return self._reasoner
 
     def to_dict(self) -> dict:
         """Exactly the JSON of `protocol-dsl eval --format json`."""
-        source = self.protocol.source
+        shown = self.protocol.layout().shown
         return {
             "protocol": self.protocol.id,
             "status": self.status.value,
@@ -110,7 +120,7 @@ class Result:
                     "value": c.value,
                     "reason": c.reason,
                     "missing": c.missing,
-                    "trace": _trace_dict(c.trace, source),
+                    "trace": _trace_dict(c.trace, shown),
                 }
                 for c in self.criteria.values()
             ],
@@ -156,14 +166,53 @@ def _text(source, node) -> str:
     return " ".join(source.slice(node.span).split())
 
 
-def _trace_dict(trace: Trace, source) -> dict:
-    line, column = source.position(trace.node.span.start)
+class Layout:
+    """What is shown of each syntax node of one checked file, computed on first use and kept.
+
+    A node's text (white space collapsed), line and column, and a comparison's ordered scale, do not
+    depend on the patient: reasons and JSON look them up instead of recomputing them per trace.
+    """
+
+    def __init__(self, checked: Checked):
+        self.checked = checked
+        self.source = checked.source
+        self._texts: dict[int, str] = {}
+        self._shown: dict[int, tuple[str, int, int]] = {}
+        self._scales: dict[int, Optional[tuple[str, ...]]] = {}
+        self._nodes: list = []  # keeps every node looked up alive, so that its id stays its own
+
+    def text(self, node) -> str:
+        key = id(node)
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = _text(self.source, node)
+            self._nodes.append(node)
+        return text
+
+    def shown(self, node) -> tuple[str, int, int]:
+        """(text, line, column) of a node."""
+        key = id(node)
+        shown = self._shown.get(key)
+        if shown is None:
+            shown = self._shown[key] = (self.text(node), *self.source.position(node.span.start))
+        return shown
+
+    def scale(self, node: ast.Compare) -> Optional[tuple[str, ...]]:
+        key = id(node)
+        if key not in self._scales:
+            self._scales[key] = ordered_scale(self.checked, node)
+            self._nodes.append(node)
+        return self._scales[key]
+
+
+def _trace_dict(trace: Trace, layout) -> dict:
+    expr, line, column = layout(trace.node)
     shown = {
-        "expr": _text(source, trace.node),
+        "expr": expr,
         "value": trace.value,
         "line": line,
         "column": column,
-        "children": [_trace_dict(child, source) for child in trace.children],
+        "children": [_trace_dict(child, layout) for child in trace.children],
     }
     if trace.when[:4].isdigit():  # the dated value used: its date (YYYY-MM-DD)
         shown["date"] = trace.when[:10]
@@ -241,9 +290,11 @@ _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "=": "!=", "!=": "="}
 class Reasons:
     """One-line reasons built from a trace, with the observed values and their units."""
 
-    def __init__(self, checked: Checked):
+    def __init__(self, checked: Checked, layout: Optional[Layout] = None):
         self.checked = checked
         self.source = checked.source
+        self.layout = layout if layout is not None else Layout(checked)
+        self.text = self.layout.text
         self.whole: set[int] = set()  # traces that stand for the whole criterion
 
     def criterion_reason(self, trace: Trace) -> str:
@@ -267,7 +318,7 @@ class Reasons:
         if value is None:
             return self.unknown(trace)
         if trace.note:  # an event construct: what it is, its value, and the events behind it
-            text = _text(self.source, node)
+            text = self.text(node)
             shown = text if isinstance(value, bool) else f"{text} {self.value(value, trace.unit)}"
             return f"{'not ' if value is False else ''}{shown}: {trace.note}"
         if isinstance(node, ast.Number):
@@ -278,7 +329,7 @@ class Reasons:
         if trace.when and (isinstance(node, ast.Limit) or (isinstance(node, ast.Call) and node.function in ("uln", "lln"))):
             if isinstance(node, ast.Limit):  # the limit itself, and where it came from
                 return f"{node.factor.text} x {node.limit} {shown} ({trace.when})"
-            return f"{_text(self.source, node)} = {shown} ({trace.when})"
+            return f"{self.text(node)} = {shown} ({trace.when})"
         if trace.when:  # a dated value: which one, and when
             since = isinstance(node, ast.Call) and node.function in ("time since", "duration")
             if isinstance(node, ast.Call) and node.function == "age":
@@ -286,12 +337,12 @@ class Reasons:
             else:
                 shown += f" since {trace.when[:10]}" if since else f" on {trace.when}"
             if not isinstance(node, ast.Name):
-                return f"{_text(self.source, node)} = {shown}"
+                return f"{self.text(node)} = {shown}"
         if isinstance(node, ast.Name):
             return f"{node.name} {shown}"
         if self.user_function(node):  # a score reads as its name and value: `meld(TB, INR, creatinine, dialysis) 25`
-            return f"{_text(self.source, node)} {shown}"
-        return f"{_text(self.source, node)} ({shown})"
+            return f"{self.text(node)} {shown}"
+        return f"{self.text(node)} ({shown})"
 
     def user_function(self, node) -> bool:
         """A call of a function written in rules (this file's or an imported one)."""
@@ -332,12 +383,12 @@ class Reasons:
         if isinstance(node, ast.Name):  # a definition: say which one, then why
             return f"{node.name} is unknown: {'; '.join(causes)}" if causes else f"{node.name} is undefined"
         if self.user_function(node) and missing:  # a score: say which one, then why
-            return f"{_text(self.source, node)} is unknown: {'; '.join(causes)}"
-        return " and ".join(causes) if causes else f"{_text(self.source, node)} is undefined"
+            return f"{self.text(node)} is unknown: {'; '.join(causes)}"
+        return " and ".join(causes) if causes else f"{self.text(node)} is undefined"
 
     def undefined(self, trace: Trace) -> str:
         """Why an operation on known values has no value."""
-        node, text = trace.node, _text(self.source, trace.node)
+        node, text = trace.node, self.text(trace.node)
         if isinstance(node, ast.Call) and _is_aggregate(self.checked, node):
             return _no_values(node, text)
         if isinstance(node, ast.Limit):
@@ -386,7 +437,7 @@ class Reasons:
     def reason_Compare(self, trace: Trace) -> str:
         if trace.value is None:
             return self.join([self.unknown(c) for c in trace.children if c.value is None], "and")
-        scale = ordered_scale(self.checked, trace.node)
+        scale = self.layout.scale(trace.node)
         if scale is not None:
             return self.reason_ordered(trace, scale)
         operands = trace.children
@@ -467,7 +518,7 @@ class Reasons:
             if id(trace) in self.whole:
                 return f"not applicable: {why}"
             # Inside a larger expression the `if` is only a true part of it, not the verdict.
-            return f"{why}, so {_text(self.source, trace.node)} is true"
+            return f"{why}, so {self.text(trace.node)} is true"
         if condition.value is None:
             if trace.value is None:
                 return f"{why}; whether it applies decides the outcome"
@@ -482,7 +533,7 @@ class Reasons:
         if trace.value is None:
             return self.unknown(trace)
         if isinstance(trace.value, bool):
-            return f"{_text(self.source, node)} is {self.value(trace.value)}"
+            return f"{self.text(node)} is {self.value(trace.value)}"
         return self.show(trace)
 
     def reason_other(self, trace: Trace) -> str:

@@ -7,7 +7,7 @@ from typing import Any, Optional
 from .backends.interpreter import Interpreter
 from .checker import Checked, Events, InputInfo
 from .data import prepare, unknown_keys
-from .evaluate import Result, Status
+from .evaluate import Layout, Result, Status
 from .lowering import lower
 
 
@@ -24,6 +24,8 @@ class Protocol:
         self.warnings = checked.warnings
         statuses = (Status.ELIGIBLE, Status.INELIGIBLE, Status.UNDETERMINED)
         self._traced: Optional[dict[str, Any]] = None
+        self._traced_all: Optional[Any] = None
+        self._layout: Optional[Layout] = None
         self.program = lower(checked)  # the IR every backend compiles from
         self._prepare_fast, self._criteria_fast = fast_functions(self.program, statuses)
         self._status_fast = None  # generated on the first status()
@@ -107,6 +109,18 @@ class Protocol:
             interpreter = Interpreter(self.program, traced=True)
             self._traced = {c.id: interpreter.traced_criterion(c) for c in self.program.criteria}
         return self._traced
+
+    def traced_criteria(self) -> Any:
+        """A function of the patient's values giving every criterion's trace by id, built on first use."""
+        if self._traced_all is None:
+            self._traced_all = Interpreter(self.program, traced=True).traced_criteria()
+        return self._traced_all
+
+    def layout(self) -> "Layout":
+        """What reasons and JSON show of each syntax node (its text, line, column), computed once per node."""
+        if self._layout is None:
+            self._layout = Layout(self.checked)
+        return self._layout
 
 
 def index_date(as_of: Any):

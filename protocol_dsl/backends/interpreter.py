@@ -77,6 +77,25 @@ class Interpreter:
 
         return trace
 
+    def traced_criteria(self) -> Callable[[dict], dict[str, Trace]]:
+        """A function of the patient's values giving every criterion's trace by id, in one pass (traced only).
+
+        Each definition is computed once for all the criteria, its trace kept with its value (as inside one
+        criterion); each criterion otherwise starts afresh, as when traced alone.
+        """
+        fns = [(c.id, self.fn(c.body)) for c in self.program.criteria]
+
+        def traces(values: dict) -> dict[str, Trace]:
+            env = Env(values)
+            out = {}
+            for cid, fn in fns:
+                env.memo, env.when, env.frames = {}, {}, [[]]
+                fn(env)
+                out[cid] = env.frames[0][0]
+            return out
+
+        return traces
+
     def fn(self, node: ir.Node) -> Fn:
         key = id(node)
         if key in self.compiled:
@@ -126,6 +145,8 @@ class Interpreter:
         """A trace that says which dated value a current value or an aggregate came from."""
         key = id(node)
         name = node.name if isinstance(node, ir.Input) else node.input
+        if isinstance(node, ir.Input):
+            return self.record_input(fn, origin, unit, name)
 
         def recorded(env: Env):
             frames = env.frames
@@ -141,6 +162,24 @@ class Interpreter:
                 when = records.when_text(obs, as_of)
             frames[-1].append(Trace(origin, value, () if isinstance(node, ir.Aggregate) else tuple(children), unit,
                                     when=when))
+            return value
+
+        return recorded
+
+    @staticmethod
+    def record_input(fn: Fn, origin, unit: str, name: str) -> Fn:
+        """An input's trace: a leaf, so no frame of its own; dated only when the data say which value was used."""
+
+        def recorded(env: Env):
+            value = fn(env)
+            used = getattr(env.values, "used", None)
+            obs = None if used is None else used.get(name)
+            when = ""
+            if isinstance(obs, str):
+                when = obs
+            elif obs is not None and obs.time is not None and value is not None:
+                when = records.when_text(obs, getattr(env.values, "as_of", None))
+            env.frames[-1].append(Trace(origin, value, (), unit, when=when))
             return value
 
         return recorded
