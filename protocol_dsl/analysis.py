@@ -211,8 +211,37 @@ class Analyzer:
         return self._all_cuts().get(name, (set(), set()))[1]
 
     # ------------------------------------------------------------ search
+    def _implied(self, goals: list[Goal]) -> bool:
+        """Whether the goals' necessary consequences on shared sub-expressions contradict.
+
+        A goal that a conjunction be true needs each operand true, a disjunction false each
+        operand false, a negation the flipped value of its operand, and a definition the
+        value of its body. When one sub-expression (the same node, through definitions) is
+        needed with values that have nothing in common, no patient meets the goals: a proof
+        the box search cannot find when the sub-expression relates two inputs.
+        """
+        needed: dict[int, frozenset] = {}
+        pending = [(g.node, g.wanted) for g in goals]
+        while pending:
+            node, wanted = pending.pop()
+            while isinstance(node, ir.Ref):
+                node = self.program.definitions[node.name].body
+            both = needed.get(id(node), wanted) & wanted
+            if not both:
+                return True
+            if needed.get(id(node)) == both:
+                continue
+            needed[id(node)] = both
+            if isinstance(node, ir.Not):
+                pending.append((node.operand, frozenset(None if v is None else not v for v in both)))
+            elif isinstance(node, ir.And) and both == TRUE or isinstance(node, ir.Or) and both == FALSE:
+                pending.extend((o, both) for o in node.operands)
+        return False
+
     def search(self, goals: list[Goal]) -> Search:
         """A patient for whom every goal holds, or a proof that none exists."""
+        if self._implied(goals):
+            return Search(impossible=True)
         names = sorted(set().union(*(self.reads(g.node) for g in goals)) if goals else set())
         names.sort(key=lambda n: len(self.cells(n)))
         state = {"budget": self.budget, "undecided": False}
