@@ -285,7 +285,7 @@ class Analyzer:
             for name in unassigned:
                 cell = self.cells(name)[0]
                 patient[name] = self._whole(name, cell, _pick(cell, self._points(name), 0, self.random))
-            values = {name: _value(patient.get(name)) for name in self.inputs}
+            values = _Unknown((name, _value(value)) for name, value in patient.items())  # only the inputs read
             if all(self._concrete(goal.node, values) in goal.wanted for goal in goals):
                 return patient
         return None
@@ -300,6 +300,13 @@ class Analyzer:
         if id(node) not in self._fns:
             self._fns[id(node)] = self.interpreter.criterion(ir.Criterion(id="", kind="", text=None, body=node))
         return self._fns[id(node)](values)
+
+
+class _Unknown(dict):
+    """Patient values where an input not given is unknown (the goals read only those given)."""
+
+    def __missing__(self, name):
+        return None
 
 
 def _value(v):
