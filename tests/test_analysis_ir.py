@@ -14,7 +14,7 @@ import protocol_dsl
 from protocol_dsl import ir, numeric
 from protocol_dsl.analysis import Analyzer, Goal, deep_diagnostics, eligible_patient, near_misses
 from protocol_dsl.backends.interpreter import Interpreter
-from protocol_dsl.backends.intervals import TRUE
+from protocol_dsl.backends.intervals import FALSE, TRUE
 from protocol_dsl.lowering import lower
 
 
@@ -211,9 +211,16 @@ def test_no_claim_is_contradicted_by_a_patient(case):
             a, b = re.search(r"whenever '(.*)' is true, '(.*)' is true too", d.message).groups()
             bad = [p for p in patients if operands[a](p) is True and operands[b](p) is not True]
             assert not bad, (text, d.message, bad[:3])
-    patient, _ = eligible_patient(checked)
+    patient, core = eligible_patient(checked)
     if patient is not None:
         assert protocol.evaluate(patient).status == "eligible"
+    # Searched group by group (criteria sharing no inputs), the protocol is decided as it is whole.
+    whole = Analyzer(program).search([Goal(c.body, TRUE if c.kind == "inclusion" else FALSE)
+                                      for c in program.criteria])
+    if whole.impossible:
+        assert patient is None and core, text
+    if whole.witness is not None:
+        assert patient is not None, text
     for cid, miss in near_misses(checked).items():
         if miss is not None:
             result = protocol.evaluate(miss)
