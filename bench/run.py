@@ -16,6 +16,7 @@ import textwrap
 
 import bounds
 import bulk
+import deep
 import peers
 import single_patient
 import startup
@@ -57,7 +58,8 @@ def seconds_row(label: str, median: float, spread: tuple[float, float], floor: f
     return f"| {label} | {median:.2f} | {spread[0]:.2f}–{spread[1]:.2f} | {median / floor:.1f} |"
 
 
-def page(five: dict, seed: dict, start: dict, mass: dict, load_before: str, sizes: list) -> str:
+def page(five: dict, seed: dict, start: dict, mass: dict, load_before: str, sizes: list,
+         deep_sizes: list | None = None) -> str:
     t = five["timings"]
     lam = t["lambda"].median
     status_rows = [("`evaluate(p).status` (5-criterion protocol)", t["dsl status"].median),
@@ -220,6 +222,12 @@ def page(five: dict, seed: dict, start: dict, mass: dict, load_before: str, size
         "is the cost per unit of size at the largest size over that at the smallest: about 1 is linear; "
         "fixed start-up costs make it fall below 1.", bullet=False)
     lines += [""] + bounds.table(sizes)
+    if deep_sizes:
+        lines += ["", "### Deep checks and examples against the number of criteria", ""]
+        lines += wrapped(
+            "`check` with its deep checks, `example` and `example --near-miss` (bench/deep.py), on a "
+            "realistic 45-criterion protocol and on generated files.", bullet=False)
+        lines += [""] + bounds.table(deep_sizes)
     return "\n".join(lines) + "\n"
 
 
@@ -369,7 +377,10 @@ def main() -> None:
     print("cost against the size of the file...", file=sys.stderr)
     sizes = bounds.run()
     print("\n".join(bounds.table(sizes)))
-    text = page(five, seed, start, mass, load_before, sizes)
+    print("deep checks and examples against the number of criteria...", file=sys.stderr)
+    deep_sizes = deep.run()
+    print("\n".join(bounds.table(deep_sizes)))
+    text = page(five, seed, start, mass, load_before, sizes, deep_sizes)
     out = ROOT / "docs" / "performance.md"
     out.write_text(text, encoding="utf-8")
     print(text)

@@ -20,6 +20,7 @@ import itertools
 import math
 import random
 import struct
+import time
 from typing import Any
 
 import attrs
@@ -109,8 +110,11 @@ def _chain(node, program: ir.Program):
 class Analyzer:
     """Answers satisfiability questions about one lowered protocol."""
 
-    def __init__(self, program: ir.Program, budget: int = 20000, seed: int = 0):
+    def __init__(self, program: ir.Program, budget: int = 20000, seed: int = 0, seconds: float | None = None):
         self.program = program
+        # An overall time budget: once spent, every search stops undecided (nothing claimed).
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+        self.out_of_time = False
         self.inputs = program.inputs
         self.domain = Intervals(program)
         self.interpreter = Interpreter(program)
@@ -211,8 +215,37 @@ class Analyzer:
         return self._all_cuts().get(name, (set(), set()))[1]
 
     # ------------------------------------------------------------ search
+    def _implied(self, goals: list[Goal]) -> bool:
+        """Whether the goals' necessary consequences on shared sub-expressions contradict.
+
+        A goal that a conjunction be true needs each operand true, a disjunction false each
+        operand false, a negation the flipped value of its operand, and a definition the
+        value of its body. When one sub-expression (the same node, through definitions) is
+        needed with values that have nothing in common, no patient meets the goals: a proof
+        the box search cannot find when the sub-expression relates two inputs.
+        """
+        needed: dict[int, frozenset] = {}
+        pending = [(g.node, g.wanted) for g in goals]
+        while pending:
+            node, wanted = pending.pop()
+            while isinstance(node, ir.Ref):
+                node = self.program.definitions[node.name].body
+            both = needed.get(id(node), wanted) & wanted
+            if not both:
+                return True
+            if needed.get(id(node)) == both:
+                continue
+            needed[id(node)] = both
+            if isinstance(node, ir.Not):
+                pending.append((node.operand, frozenset(None if v is None else not v for v in both)))
+            elif isinstance(node, ir.And) and both == TRUE or isinstance(node, ir.Or) and both == FALSE:
+                pending.extend((o, both) for o in node.operands)
+        return False
+
     def search(self, goals: list[Goal]) -> Search:
         """A patient for whom every goal holds, or a proof that none exists."""
+        if self._implied(goals):
+            return Search(impossible=True)
         names = sorted(set().union(*(self.reads(g.node) for g in goals)) if goals else set())
         names.sort(key=lambda n: len(self.cells(n)))
         state = {"budget": self.budget, "undecided": False}
@@ -223,6 +256,9 @@ class Analyzer:
 
     def _search(self, box: dict, remaining: list[str], goals: list[Goal], state: dict) -> dict | None:
         state["budget"] -= 1
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.out_of_time = True
+            state["budget"] = -1
         if state["budget"] < 0:
             state["undecided"] = True
             return None
@@ -256,7 +292,7 @@ class Analyzer:
             for name in unassigned:
                 cell = self.cells(name)[0]
                 patient[name] = self._whole(name, cell, _pick(cell, self._points(name), 0, self.random))
-            values = {name: _value(patient.get(name)) for name in self.inputs}
+            values = _Unknown((name, _value(value)) for name, value in patient.items())  # only the inputs read
             if all(self._concrete(goal.node, values) in goal.wanted for goal in goals):
                 return patient
         return None
@@ -271,6 +307,13 @@ class Analyzer:
         if id(node) not in self._fns:
             self._fns[id(node)] = self.interpreter.criterion(ir.Criterion(id="", kind="", text=None, body=node))
         return self._fns[id(node)](values)
+
+
+class _Unknown(dict):
+    """Patient values where an input not given is unknown (the goals read only those given)."""
+
+    def __missing__(self, name):
+        return None
 
 
 def _value(v):
@@ -391,10 +434,16 @@ def _ordered(program: ir.Program, patient: dict) -> dict:
     return {name: patient[name] for name in program.inputs if name in patient}
 
 
-def deep_diagnostics(checked: Checked, strict: bool = False) -> list[Diagnostic]:
-    """Contradictions, constant criteria, implausible literals, redundancy, unused names."""
+def deep_diagnostics(checked: Checked, strict: bool = False, seconds: float | None = None,
+                     unproven: list[str] | None = None) -> list[Diagnostic]:
+    """Contradictions, constant criteria, implausible literals, redundancy, unused names.
+
+    With `seconds`, the searches stop when that time is spent; what was left undecided
+    because of it is appended to `unproven` (see `not_proven`), and nothing is claimed.
+    """
     program = lower(checked)
-    analyzer = Analyzer(program)
+    analyzer = Analyzer(program, seconds=seconds)
+    unproven = [] if unproven is None else unproven
     found: list[Diagnostic] = []
     source = checked.source
 
@@ -404,7 +453,10 @@ def deep_diagnostics(checked: Checked, strict: bool = False) -> list[Diagnostic]
     for criterion in program.criteria:
         kind = criterion.kind
         for value, code in ((True, "W201"), (False, "W202")):
-            if analyzer.search([Goal(criterion.body, frozenset({value}))]).impossible:
+            result = analyzer.search([Goal(criterion.body, frozenset({value}))])
+            if analyzer.out_of_time and not result.impossible and result.witness is None:
+                unproven.append(f"whether {kind} {criterion.id} can be {'true' if value else 'false'} ({code})")
+            if result.impossible:
                 effect = {
                     ("inclusion", True): "no patient can be eligible",
                     ("inclusion", False): "it includes every patient",
@@ -414,6 +466,8 @@ def deep_diagnostics(checked: Checked, strict: bool = False) -> list[Diagnostic]
                 add("warning", code, f"{kind} {criterion.id} can never be {'true' if value else 'false'}: {effect}",
                     criterion.origin.expr.span)
     patient, core = _eligible(analyzer)
+    if patient is None and not core and analyzer.out_of_time:
+        unproven.append("whether any patient can satisfy the protocol (E401)")
     if patient is None and core:
         first = core[0]
         if len(core) == 1:
@@ -426,9 +480,17 @@ def deep_diagnostics(checked: Checked, strict: bool = False) -> list[Diagnostic]
         add("error", "E401", f"no patient can satisfy this protocol: {why}", first.origin.id_span)
     found.extend(_implausible_literals(checked, program))
     found.extend(_redundant(checked, analyzer))
+    if analyzer.out_of_time and not any("(W204)" in u for u in unproven):
+        unproven.append("redundant parts of 'and' and 'or' (W204), not searched to the end")
     found.extend(_unused(checked, program, strict))
     found.sort(key=lambda d: (d.span.start, d.code))
     return found
+
+
+def not_proven(seconds: float, unproven: list[str]) -> str:
+    """The note for what the deep checks left undecided when their time budget ran out."""
+    shown = unproven[:5] + ([f"and {len(unproven) - 5} more"] if len(unproven) > 5 else [])
+    return f"not proven within the budget of {format_number(seconds)} s: " + "; ".join(shown)
 
 
 def _roots(program: ir.Program) -> list:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -44,6 +45,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "--format", choices=("text", "json", "github", "sarif"), default="text", help="output format"
     )
     check.add_argument("--strict", action="store_true", help="treat warnings as problems (exit 1)")
+    check.add_argument(
+        "--deep-budget", type=_seconds, metavar="SECONDS",
+        help="stop the deep checks of each file after SECONDS and say on standard error what was not "
+        "proven (a note, never a problem: it does not change the exit code)",
+    )
 
     fmt = commands.add_parser(
         "fmt",
@@ -90,6 +96,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     example.add_argument("rules", metavar="RULES", help="the .rules file")
     example.add_argument("--near-miss", action="store_true", help="patients failing exactly one criterion each")
+    example.add_argument(
+        "--deep-budget", type=_seconds, metavar="SECONDS",
+        help="stop searching after SECONDS and say on standard error what was not found or proven",
+    )
 
     screen = commands.add_parser(
         "screen",
@@ -218,6 +228,16 @@ class _Files:
 
 
 # ------------------------------------------------------------------------ check
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, got {text!r}")
+    return value
+
+
 def _check(args) -> int:
     diagnostics = []
     named = _Files()
@@ -225,7 +245,12 @@ def _check(args) -> int:
     for path in files:
         text = named.read(path)
         if text is not None:
-            diagnostics.extend(diagnose(text, str(path), args.strict))
+            unproven: list[str] = []
+            diagnostics.extend(diagnose(text, str(path), args.strict, args.deep_budget, unproven))
+            if unproven:
+                from .analysis import not_proven
+
+                print(f"{path}: note: {not_proven(args.deep_budget, unproven)}", file=sys.stderr)
     errors = sum(d.severity == "error" for d in diagnostics)
     warnings = len(diagnostics) - errors
     if args.format == "json":
@@ -390,17 +415,21 @@ def _coverage_report(args, reports) -> None:
 
 # ------------------------------------------------------------------------ example
 def _example(args) -> int:
-    from .analysis import eligible_patient, near_misses
+    from .analysis import Analyzer, eligible_patient, near_misses, not_proven
 
     protocol = _load_rules(args.rules)
     if protocol is None:
         return EXIT_USAGE
+    analyzer = Analyzer(protocol.program, seconds=args.deep_budget)
     if args.near_miss:
-        misses = near_misses(protocol.checked)
+        misses = near_misses(protocol.checked, analyzer)
         print(json.dumps([{"fails": cid, "patient": patient} for cid, patient in misses.items()], indent=2,
                          ensure_ascii=False))
+        missing = [f"a near miss for {cid}" for cid, patient in misses.items() if patient is None]
+        if analyzer.out_of_time and missing:
+            print(f"{args.rules}: note: {not_proven(args.deep_budget, missing)}", file=sys.stderr)
         return EXIT_OK if all(p is not None for p in misses.values()) else EXIT_PROBLEMS
-    patient, core = eligible_patient(protocol.checked)
+    patient, core = eligible_patient(protocol.checked, analyzer)
     if patient is not None:
         print(json.dumps(patient, indent=2, ensure_ascii=False))
         return EXIT_OK

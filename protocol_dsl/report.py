@@ -18,8 +18,12 @@ def version() -> str:
         return "unknown"
 
 
-def diagnose(text: str, name: str, strict: bool = False):
-    """Every diagnostic of a file: syntax, checks, and (for a file without errors) deep checks."""
+def diagnose(text: str, name: str, strict: bool = False, seconds: float | None = None,
+             unproven: list[str] | None = None):
+    """Every diagnostic of a file: syntax, checks, and (for a file without errors) deep checks.
+
+    `seconds` is the deep checks' time budget; what they left unproven goes to `unproven`.
+    """
     from .analysis import deep_diagnostics
     from .checker import check
     from .parser import parse_source
@@ -33,7 +37,7 @@ def diagnose(text: str, name: str, strict: bool = False):
     checked = check(source, tree)
     if checked.errors:
         return checked.diagnostics
-    return sorted(checked.diagnostics + deep_diagnostics(checked, strict), key=lambda d: (d.span.start, d.code))
+    return sorted(checked.diagnostics + deep_diagnostics(checked, strict, seconds, unproven), key=lambda d: (d.span.start, d.code))
 
 
 def sarif(diagnostics) -> dict:

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 import protocol_dsl
 from protocol_dsl import ir, numeric
-from protocol_dsl.analysis import Analyzer, Goal, deep_diagnostics, eligible_patient
+from protocol_dsl.analysis import Analyzer, Goal, deep_diagnostics, eligible_patient, near_misses
 from protocol_dsl.backends.interpreter import Interpreter
-from protocol_dsl.backends.intervals import TRUE
+from protocol_dsl.backends.intervals import FALSE, TRUE
 from protocol_dsl.lowering import lower
 
 
@@ -128,9 +128,15 @@ def protocols(draw):
         thresholds[name].add(value)
         return literal(value)
 
+    definitions: list[str] = []
+
     def atom():
-        kind = draw(st.sampled_from(["cmp", "cmp", "chain", "cat"]))
-        if kind == "cat":
+        kind = draw(st.sampled_from(["cmp", "cmp", "chain", "cat", "def", "ratio"]))
+        if kind == "def" and definitions:
+            return draw(st.sampled_from(definitions))
+        if kind == "ratio" and len(inputs) == 2:
+            return f"x {draw(st.sampled_from(['<=', '>']))} 2.5 * y"
+        if kind in ("cat", "def", "ratio"):
             return draw(st.sampled_from(['arm = "a"', 'arm != "b"', 'arm in {"a", "c"}']))
         name = draw(st.sampled_from(sorted(inputs)))
         if kind == "chain":
@@ -148,6 +154,9 @@ def protocols(draw):
 
     lines = [f"input {n}: number range {literal(lo)}..{literal(hi)}" for n, (lo, hi) in inputs.items()]
     lines.append('input arm: one of "a", "b", "c"')
+    for index in range(draw(st.integers(0, 2))):  # shared sub-expressions, related inputs
+        lines.append(f"define d{index} = {expr(1)}")
+        definitions.append(f"d{index}")
     for index in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["inclusion", "exclusion"]))
         lines.append(f"{kind} C{index}: {expr()}")
@@ -174,7 +183,7 @@ def test_no_claim_is_contradicted_by_a_patient(case):
     interpreter = Interpreter(program)
     criteria = [(c, interpreter.criterion(c)) for c in program.criteria]
     operands = {}
-    for node in ir.walk([c.body for c in program.criteria]):
+    for node in ir.walk([c.body for c in program.criteria] + [d.body for d in program.definitions.values()]):
         if isinstance(node, (ir.And, ir.Or)):
             for o in node.operands:
                 if o.origin is not None:
@@ -202,6 +211,43 @@ def test_no_claim_is_contradicted_by_a_patient(case):
             a, b = re.search(r"whenever '(.*)' is true, '(.*)' is true too", d.message).groups()
             bad = [p for p in patients if operands[a](p) is True and operands[b](p) is not True]
             assert not bad, (text, d.message, bad[:3])
-    patient, _ = eligible_patient(checked)
+    patient, core = eligible_patient(checked)
     if patient is not None:
         assert protocol.evaluate(patient).status == "eligible"
+    # Searched group by group (criteria sharing no inputs), the protocol is decided as it is whole.
+    whole = Analyzer(program).search([Goal(c.body, TRUE if c.kind == "inclusion" else FALSE)
+                                      for c in program.criteria])
+    if whole.impossible:
+        assert patient is None and core, text
+    if whole.witness is not None:
+        assert patient is not None, text
+    for cid, miss in near_misses(checked).items():
+        if miss is not None:
+            result = protocol.evaluate(miss)
+            for c in program.criteria:
+                value = result.criteria[c.id].value
+                passes = value is (c.kind == "inclusion")
+                assert passes is (c.id != cid), (text, cid, miss)
+
+
+# ------------------------------------------------------------ contradictions through a shared definition
+RELATED = """input AST: number U/L range 0..5000
+input ULN: number U/L range 1..500
+input h: boolean
+define liver_ok = AST <= 2.5 * ULN
+inclusion I1: liver_ok
+inclusion I2: h and not liver_ok
+"""
+
+
+def test_a_shared_relation_needed_both_ways_is_a_contradiction():
+    # The box search cannot decide `AST <= 2.5 * ULN` on cells; the shared node can.
+    assert codes(RELATED) == ["E401"]
+    patient, core = eligible_patient(protocol_dsl.loads(RELATED).checked)
+    assert patient is None and [c.id for c in core] == ["I1", "I2"]
+
+
+def test_no_near_miss_where_failing_one_criterion_fails_another():
+    text = RELATED.replace("inclusion I2: h and not liver_ok", "exclusion E1: h and not liver_ok")
+    misses = near_misses(protocol_dsl.loads(text).checked)
+    assert misses["E1"] is None and misses["I1"] is not None

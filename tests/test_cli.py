@@ -425,3 +425,42 @@ def test_eval_json_stays_json_when_a_computation_overflows(tmp_path, capsys):
 
     result = json.loads(out, parse_constant=refuse)
     assert result["criteria"][0]["value"] in (True, None)
+
+
+# ----------------------------------------------------------------------- deep budget
+BUDGET_RULES = 'input x: number range 0..10\ninput y: number range 0..10\ninclusion I1 "x": x >= 2\nexclusion E1 "y": y > 5\n'
+
+
+def test_a_spent_deep_budget_says_what_was_not_proven_and_fails_nothing(tmp_path, capsys):
+    path = write(tmp_path, "b.rules", BUDGET_RULES)
+    code, out, err = run(["check", path, "--strict", "--deep-budget", "0"], capsys)
+    assert code == 0 and out == ""
+    assert err.splitlines() == [
+        f"{path}: note: not proven within the budget of 0 s: whether inclusion I1 can be true (W201); "
+        "whether inclusion I1 can be false (W202); whether exclusion E1 can be true (W201); "
+        "whether exclusion E1 can be false (W202); whether any patient can satisfy the protocol (E401); "
+        "and 1 more",
+        "1 file checked: 0 errors, 0 warnings",
+    ]
+
+
+def test_a_deep_budget_that_suffices_changes_nothing(tmp_path, capsys):
+    path = write(tmp_path, "b.rules", BUDGET_RULES.replace("x >= 2", "x >= 2 and x < 1"))
+    assert run(["check", path, "--deep-budget", "60"], capsys) == run(["check", path], capsys)
+
+
+def test_example_with_a_spent_budget_claims_nothing(tmp_path, capsys):
+    path = write(tmp_path, "b.rules", BUDGET_RULES)
+    code, out, err = run(["example", path, "--deep-budget", "0"], capsys)
+    assert code == 1 and out == ""
+    assert err == f"{path}: no eligible patient was found within the search budget (nothing is proven either way)\n"
+    code, out, err = run(["example", "--near-miss", path, "--deep-budget", "0"], capsys)
+    assert code == 1 and json.loads(out) == [{"fails": "I1", "patient": None}, {"fails": "E1", "patient": None}]
+    assert err == f"{path}: note: not proven within the budget of 0 s: a near miss for I1; a near miss for E1\n"
+
+
+def test_the_deep_budget_must_be_seconds(tmp_path, capsys):
+    path = write(tmp_path, "b.rules", BUDGET_RULES)
+    code, out, err = run(["check", path, "--deep-budget", "soon"], capsys)
+    assert code == 2
+    assert "argument --deep-budget: expected a number of seconds, 0 or more, got 'soon'" in err
